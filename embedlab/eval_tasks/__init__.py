@@ -1,0 +1,1 @@
+"""Evaluation tasks: built-in and user-defined, read from local files and scored by mteb."""

@@ -1,0 +1,106 @@
+"""Reading an evaluation task's files into validated, in-memory data (plain Python; no mteb here)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedlab.errors import DataError
+from embedlab.eval_tasks.readers import read_rows
+from embedlab.eval_tasks.spec import OPTIONAL_COLUMNS, ROLES, EvalTaskSpec
+
+
+@dataclass
+class LoadedTask:
+    """A task spec with its data read and checked.
+
+    `data` by type:
+      sts / pair_classification: {"test": {"sentence1": [...], "sentence2": [...], "score"|"label": [...]}}
+      classification / clustering: {split: {"text": [...], "label": [...]}}
+      retrieval: {"corpus": {id: {"title", "text"}}, "queries": {id: text}, "qrels": {qid: {doc_id: int}}}
+    `file_hashes`: role -> first 12 hex digits of the file's sha256 (recorded with every run).
+    """
+
+    spec: EvalTaskSpec
+    data: dict[str, Any]
+    file_hashes: dict[str, str] = field(default_factory=dict)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(path, f"column {column!r} must be a number, got {text!r}", line) from None
+
+
+def load_task(spec: EvalTaskSpec, base_dir: Path) -> LoadedTask:
+    """Read and validate every file of `spec`; relative paths are taken from `base_dir`."""
+    paths = {role: _resolve(base_dir, file.path) for role, file in spec.files.items()}
+
+    def rows(role: str):
+        return read_rows(paths[role], role, spec.files[role], ROLES[spec.type][role], OPTIONAL_COLUMNS.get(role, ()))
+
+    if spec.type == "retrieval":
+        data = _load_retrieval(rows, paths)
+    else:
+        data = {role: _load_columns(spec, role, paths[role], rows(role)) for role in spec.files}
+    hashes = {role: file_sha256(path)[:12] for role, path in paths.items()}
+    return LoadedTask(spec=spec, data=data, file_hashes=hashes)
+
+
+def _resolve(base_dir: Path, path: str) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else base_dir / candidate
+
+
+def _load_columns(spec: EvalTaskSpec, role: str, path: Path, rows) -> dict[str, list]:
+    columns = ROLES[spec.type][role]
+    out: dict[str, list] = {c: [] for c in columns}
+    low, high = spec.score_range
+    for line, row in rows:
+        for column in columns:
+            value: Any = row[column]
+            if column == "score":
+                value = _number(path, line, column, value)
+                if not low <= value <= high:
+                    raise DataError(path, f"score {value} is outside score_range [{low}, {high}]", line)
+            elif column == "label" and spec.type == "pair_classification":
+                number = _number(path, line, column, value)
+                if number not in (0.0, 1.0):
+                    raise DataError(path, f"pair label must be 0 or 1, got {value!r}", line)
+                value = int(number)
+            elif not value.strip() and column != "label":
+                raise DataError(path, f"column {column!r} is empty", line)
+            out[column].append(value)
+    return out
+
+
+def _load_retrieval(rows, paths: dict[str, Path]) -> dict[str, Any]:
+    corpus: dict[str, dict[str, str]] = {}
+    for line, row in rows("corpus"):
+        if row["id"] in corpus:
+            raise DataError(paths["corpus"], f"duplicate document id {row['id']!r}", line)
+        corpus[row["id"]] = {"title": row.get("title", ""), "text": row["text"]}
+    queries: dict[str, str] = {}
+    for line, row in rows("queries"):
+        queries[row["id"]] = row["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    for line, row in rows("qrels"):
+        qid, doc_id = row["query_id"], row["doc_id"]
+        if doc_id not in corpus:
+            raise DataError(paths["qrels"], f"corpus id {doc_id!r} is not in the corpus ({paths['corpus']})", line)
+        if qid not in queries:
+            raise DataError(paths["qrels"], f"query id {qid!r} is not in the queries ({paths['queries']})", line)
+        score = _number(paths["qrels"], line, "score", row.get("score", "1"))
+        qrels.setdefault(qid, {})[doc_id] = int(score)
+    return {"corpus": corpus, "queries": {q: queries[q] for q in qrels}, "qrels": qrels}

@@ -1,0 +1,124 @@
+"""The schema of an evaluation task: built-in tasks and a user's `--task-file` share it (a task is data)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TaskType = Literal["sts", "retrieval", "classification", "clustering", "pair_classification"]
+
+# The files each task type reads, and the columns each file must provide (optional ones in OPTIONAL_COLUMNS).
+ROLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "sts": {"test": ("sentence1", "sentence2", "score")},
+    "retrieval": {"corpus": ("id", "text"), "queries": ("id", "text"), "qrels": ("query_id", "doc_id")},
+    "classification": {"train": ("text", "label"), "test": ("text", "label")},
+    "clustering": {"test": ("text", "label")},
+    "pair_classification": {"test": ("sentence1", "sentence2", "label")},
+}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"corpus": ("title",), "qrels": ("score",)}
+
+# Column names used when a file spec does not map a column (BEIR's for retrieval files).
+DEFAULT_COLUMN_NAMES: dict[str, dict[str, str]] = {
+    "corpus": {"id": "_id", "text": "text", "title": "title"},
+    "queries": {"id": "_id", "text": "text"},
+    "qrels": {"query_id": "query-id", "doc_id": "corpus-id", "score": "score"},
+}
+
+DEFAULT_MAIN_SCORE: dict[str, str] = {
+    "sts": "cosine_spearman",
+    "retrieval": "ndcg_at_10",
+    "classification": "accuracy",
+    "clustering": "v_measure",
+    "pair_classification": "max_ap",
+}
+
+
+_RETRIEVAL_METRICS = [f"{m}_at_{k}" for m in ("ndcg", "map", "recall", "precision", "mrr", "hit_rate")
+                      for k in (1, 3, 5, 10, 20, 100, 1000)]
+_CORRELATIONS = [f"{p}{c}" for p in ("", "cosine_", "manhattan_", "euclidean_", "dot_") for c in ("pearson", "spearman")]
+# The metrics mteb's evaluator of each type reports; `main_score` must be one of them.
+METRICS: dict[str, list[str]] = {
+    "sts": _CORRELATIONS,
+    "retrieval": _RETRIEVAL_METRICS,
+    "classification": ["accuracy", "f1", "f1_weighted", "precision", "precision_weighted", "recall",
+                       "recall_weighted", "ap", "ap_weighted"],
+    "clustering": ["v_measure"],
+    "pair_classification": [f"{p}_{m}" for p in ("max", "similarity", "cosine", "manhattan", "euclidean", "dot")
+                            for m in ("accuracy", "f1", "precision", "recall", "ap")],
+}
+
+
+class FileSpec(BaseModel):
+    """One data file: where it is, how it is laid out, and which column holds what.
+
+    `columns` maps a role column (e.g. `score`) to a header name, a JSON key, or a 0-based index for
+    files without a header. Unmapped columns use the role's default name (see DEFAULT_COLUMN_NAMES).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    format: Literal["csv", "tsv", "jsonl"] | None = Field(None, description="inferred from the suffix if absent")
+    header: bool = True
+    columns: dict[str, str | int] = Field(default_factory=dict)
+
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffix = Path(self.path).suffix.lower().lstrip(".")
+        return {"csv": "csv", "tsv": "tsv", "txt": "tsv", "jsonl": "jsonl", "json": "jsonl"}.get(suffix, "csv")
+
+
+class EvalTaskSpec(BaseModel):
+    """An evaluation task defined by files.
+
+    `mteb_task` names the mteb task whose metadata and protocol (splits, classifier, k values) are
+    used with these files; without it, mteb's evaluator of `type` runs with metadata built here.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: TaskType
+    files: dict[str, FileSpec]
+    main_score: str | None = None
+    score_range: tuple[float, float] = (0.0, 5.0)
+    language: str = "eng-Latn"
+    description: str = ""
+    mteb_task: str | None = None
+
+    @model_validator(mode="after")
+    def _check_files(self) -> EvalTaskSpec:
+        expected = set(ROLES[self.type])
+        given = set(self.files)
+        if given != expected:
+            missing, extra = sorted(expected - given), sorted(given - expected)
+            parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
+            raise ValueError(f"files of a {self.type} task must be {sorted(expected)}: {', '.join(parts)}")
+        for role, file in self.files.items():
+            allowed = set(ROLES[self.type][role]) | set(OPTIONAL_COLUMNS.get(role, ()))
+            unknown = sorted(set(file.columns) - allowed)
+            if unknown:
+                raise ValueError(f"files.{role}.columns: unknown column role(s) {unknown}; expected {sorted(allowed)}")
+        if self.main_score and self.main_score not in METRICS[self.type]:
+            close = difflib.get_close_matches(self.main_score, METRICS[self.type], n=2)
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; expected one of {METRICS[self.type]}"
+            raise ValueError(f"main_score {self.main_score!r} is not a metric of {self.type} tasks{hint}")
+        if self.score_range[0] >= self.score_range[1]:
+            raise ValueError(f"score_range must be [low, high] with low < high, got {list(self.score_range)}")
+        return self
+
+    @property
+    def resolved_main_score(self) -> str:
+        return self.main_score or DEFAULT_MAIN_SCORE[self.type]
+
+
+class TaskFile(BaseModel):
+    """A YAML task file: `tasks: [EvalTaskSpec, ...]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[EvalTaskSpec]

@@ -1,0 +1,45 @@
+"""The evaluation flow: read tasks, load the model, score each task with mteb, write outputs, record in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from embedlab.config import load_settings
+from embedlab.tasks.evaluation import TaskScore, load_model, read_eval_tasks, score_task
+from embedlab.tasks.report import results_object, write_outputs
+from embedlab.tasks.tracking import log_evaluation
+
+
+class EvaluateRequest(BaseModel):
+    """Flow parameters; anything left empty comes from params.yaml's `evaluate` section."""
+
+    model: str | None = None
+    tasks: list[str] = Field(default_factory=list)
+    task_files: list[str] = Field(default_factory=list)
+    output: str | None = None
+    params_file: str | None = None
+    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
+    track: bool = True
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str, float]]:
+    """Evaluate an embedding model on evaluation tasks. Returns {task: {"main_score": ..., metrics...}}."""
+    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    params = settings.params.evaluate
+    model_spec = request.model or params.model
+    names = request.tasks or ([] if request.task_files else params.tasks)
+    task_files = [Path(p) for p in request.task_files] or [settings.path(p) for p in params.task_files]
+
+    loaded_tasks = read_eval_tasks(names, task_files, settings.data_root, params.source)
+    model = load_model(model_spec, params.device, params.batch_size)
+    scores: list[TaskScore] = [score_task(model, item, settings.cache_dir) for item in loaded_tasks]
+    outputs = write_outputs(settings.path(request.output or params.output), model_spec, model.fingerprint, scores)
+    if request.track:
+        tracking = settings.params.tracking
+        log_evaluation(settings.tracking_uri, tracking.experiment, settings.project_dir, model_spec,
+                       model.fingerprint, scores, outputs)
+    return results_object(scores)

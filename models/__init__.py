@@ -1,0 +1,1 @@
+"""Pure torch / transformers / sentence-transformers code: no Prefect, no MLflow, no params.yaml."""

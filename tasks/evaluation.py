@@ -15,9 +15,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.errors import UserError
-from embedlab.eval_tasks.loading import LoadedTask, load_task
+from embedlab.eval_tasks.loading import LoadedTask, load_tasks
 from embedlab.eval_tasks.mteb_tasks import to_mteb_task
-from embedlab.eval_tasks.registry import resolve_tasks
 from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.mteb_encoder import SentenceEncoder
 from embedlab.models.search import faiss_search_model
@@ -58,7 +57,7 @@ def read_eval_tasks(names: list[str], task_files: list[Path], data_root: Path, s
             return [mteb.get_task(name) for name in names]
         except KeyError as exc:
             raise UserError(str(exc).strip("'\"")) from None
-    return [load_task(ref.spec, ref.base_dir) for ref in resolve_tasks(names, task_files, data_root)]
+    return load_tasks(names, task_files, data_root)
 
 
 @task(cache_policy=NO_CACHE)

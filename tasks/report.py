@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,15 @@ from embedlab.atomic import atomic_dir  # noqa: E402
 HEADLINE_METRICS = ("cosine_spearman", "ndcg_at_10", "recall_at_10", "accuracy", "f1", "v_measure", "max_ap")
 
 
-def results_object(scores: list[Any]) -> dict[str, dict[str, float]]:
-    """`{task_name: {"main_score": float, ...all metrics}}`: the `--json` output and results.json."""
-    return {s.name: {"main_score": s.main_score, **{k: v for k, v in s.scores.items() if k != "main_score"}}
+def results_object(scores: list[Any]) -> dict[str, dict[str, float | None]]:
+    """`{task_name: {"main_score": float, ...all metrics}}`: the `--json` output and results.json.
+
+    Metrics mteb could not compute (NaN, e.g. an AUC over a single query) become null, keeping the JSON strict.
+    """
+    def clean(value: float) -> float | None:
+        return None if math.isnan(value) else value
+
+    return {s.name: {"main_score": s.main_score, **{k: clean(v) for k, v in s.scores.items() if k != "main_score"}}
             for s in scores}
 
 
@@ -60,7 +67,7 @@ def bar_chart(path: Path, model: str, scores: list[Any]) -> None:
 def write_outputs(out_dir: Path, model: str, fingerprint: str, scores: list[Any]) -> dict[str, Path]:
     """Write results.json, metrics.json (DVC metrics), scores.csv (DVC plot), report.md and chart.png as one unit."""
     with atomic_dir(out_dir) as tmp:
-        (tmp / "results.json").write_text(json.dumps(results_object(scores), indent=2) + "\n")
+        (tmp / "results.json").write_text(json.dumps(results_object(scores), indent=2, allow_nan=False) + "\n")
         metrics = {s.name: {s.main_score_name: round(s.main_score, 6)} for s in scores}
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         with (tmp / "scores.csv").open("w", newline="") as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -73,8 +74,47 @@ def log_evaluation(tracking_uri: str, experiment: str, project_dir: Path, model:
         for s in scores:
             metrics[metric_name(s.name, "main_score")] = s.main_score
             metrics[metric_name(s.name, "seconds")] = s.seconds
-            metrics.update({metric_name(s.name, k): v for k, v in s.scores.items() if k != "main_score"})
+            metrics.update({metric_name(s.name, k): v for k, v in s.scores.items()
+                            if k != "main_score" and not math.isnan(v)})
         mlflow.log_metrics(metrics)
         for path in outputs.values():
             mlflow.log_artifact(str(path))
         return run.info.run_id
+
+
+# Lightning's DDP launcher re-runs the command in one child process per extra device; the children log
+# into the run their parent opened (they inherit this variable) rather than opening runs of their own.
+TRAIN_RUN_ENV = "EMBEDLAB_TRAIN_RUN_ID"
+
+
+@task(cache_policy=NO_CACHE)
+def open_training_run(tracking_uri: str, experiment: str, project_dir: Path, run_name: str,
+                      params: dict[str, Any]) -> str:
+    """Create the MLflow run of one training (tags and params) and return its id; Lightning logs into it."""
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0 and os.environ.get(TRAIN_RUN_ENV):
+        return os.environ[TRAIN_RUN_ENV]
+    with tracked_run(tracking_uri, experiment, run_name, project_dir) as run:
+        mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
+        os.environ[TRAIN_RUN_ENV] = run.info.run_id
+        return run.info.run_id
+
+
+def lightning_logger(tracking_uri: str, experiment: str, run_id: str) -> Any:
+    """Lightning's MLFlowLogger writing into the run `run_id` (metrics such as `train/loss` per step)."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    return MLFlowLogger(experiment_name=experiment, tracking_uri=tracking_uri, run_id=run_id)
+
+
+@task(cache_policy=NO_CACHE)
+def log_training(tracking_uri: str, run_id: str, summary: dict[str, Any], outputs: list[Path]) -> None:
+    """Add a finished training's summary (steps, samples/s, realised task mix) and output files to its run."""
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        metrics = {"train/steps": summary["steps"], "train/seconds": summary["seconds"]}
+        if summary.get("samples_per_second"):
+            metrics["train/samples_per_second"] = summary["samples_per_second"]
+        metrics.update({metric_name("train/task_mix", name): share for name, share in summary["task_mix"].items()})
+        mlflow.log_metrics(metrics)
+        for path in outputs:
+            mlflow.log_artifact(str(path))

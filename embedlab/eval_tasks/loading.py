@@ -9,6 +9,7 @@ from typing import Any
 
 from embedlab.errors import DataError
 from embedlab.eval_tasks.readers import read_rows
+from embedlab.eval_tasks.registry import resolve_tasks
 from embedlab.eval_tasks.spec import OPTIONAL_COLUMNS, ROLES, EvalTaskSpec
 
 
@@ -56,6 +57,11 @@ def load_task(spec: EvalTaskSpec, base_dir: Path) -> LoadedTask:
         data = {role: _load_columns(spec, role, paths[role], rows(role)) for role in spec.files}
     hashes = {role: file_sha256(path)[:12] for role, path in paths.items()}
     return LoadedTask(spec=spec, data=data, file_hashes=hashes)
+
+
+def load_tasks(names: list[str], task_files: list[Path], data_root: Path) -> list[LoadedTask]:
+    """Resolve the named tasks and task files (see `resolve_tasks`), then read and validate each one."""
+    return [load_task(ref.spec, ref.base_dir) for ref in resolve_tasks(names, task_files, data_root)]
 
 
 def _resolve(base_dir: Path, path: str) -> Path:

@@ -24,6 +24,13 @@ _ABSTASK = {
 }
 
 
+def _label_ids(splits: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]:
+    """Labels as integers (sorted label names -> 0..n-1): mteb's binary metrics expect pos_label=1."""
+    names = sorted({label for columns in splits.values() for label in columns["label"]})
+    index = {name: i for i, name in enumerate(names)}
+    return {split: {**columns, "label": [index[x] for x in columns["label"]]} for split, columns in splits.items()}
+
+
 def to_mteb_dataset(task: LoadedTask) -> Any:
     """The in-memory dataset in the layout mteb's evaluator of this task type reads."""
     kind, data = task.spec.type, task.data
@@ -44,9 +51,9 @@ def to_mteb_dataset(task: LoadedTask) -> Any:
         row = {"sentence1": [test["sentence1"]], "sentence2": [test["sentence2"]], "labels": [test["label"]]}
         return DatasetDict({"test": Dataset.from_dict(row)})
     if kind == "clustering":
-        test = data["test"]
+        test = _label_ids(data)["test"]
         return DatasetDict({"test": Dataset.from_dict({"sentences": test["text"], "labels": test["label"]})})
-    return DatasetDict({split: Dataset.from_dict(columns) for split, columns in data.items()})  # classification
+    return DatasetDict({split: Dataset.from_dict(columns) for split, columns in _label_ids(data).items()})
 
 
 def _metadata(task: LoadedTask) -> TaskMetadata:

@@ -1,0 +1,45 @@
+"""Cold vs warm evaluation of an unchanged model: what the embedding cache saves, measured side by side.
+
+    python benchmarks/embedding_cache.py [--model minilm] [--task STSBenchmark --task Banking77Classification]
+
+Runs each task twice in one process against a fresh cache folder (first run encodes and fills the
+cache, second run reads it) and prints seconds per run and the warm/cold ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from embedlab.config import load_settings
+from embedlab.eval_tasks.loading import load_tasks
+from embedlab.tasks.evaluation import load_model, score_task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--task", action="append", dest="tasks")
+    args = parser.parse_args()
+    tasks = args.tasks or ["STSBenchmark", "Banking77Classification"]
+    settings = load_settings()
+    loaded_tasks = load_tasks(tasks, [], settings.data_root)
+    model = load_model.fn(args.model, settings.params.evaluate.device, settings.params.evaluate.batch_size)
+    model.encoder.show_progress_bar = False
+    print(f"{'task':<26} {'cold s':>8} {'warm s':>8} {'warm/cold':>10}  same scores")
+    with tempfile.TemporaryDirectory() as cache:
+        for task in loaded_tasks:
+            timings, results = [], []
+            for _ in range(2):
+                start = time.perf_counter()
+                results.append(score_task.fn(model, task, Path(cache)))
+                timings.append(time.perf_counter() - start)
+            cold, warm = timings
+            same = results[0].scores == results[1].scores
+            print(f"{task.spec.name:<26} {cold:8.2f} {warm:8.2f} {warm / cold:10.3f}  {same}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Bad input to `embedlab evaluate`: one line naming file/line/field, exit 2, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA_ROOT, write
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env_python = Path(sys.executable).parent / "embedlab"
+    return subprocess.run([str(env_python), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "EMBEDLAB_DATA_ROOT": str(DATA_ROOT)})
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+def sts_task_file(root: Path, body: str) -> Path:
+    write(root / "sts.tsv", body)
+    return write(root / "tasks.yaml", "tasks:\n  - name: MySTS\n    type: sts\n    files: {test: {path: sts.tsv, "
+                                      "header: false, columns: {sentence1: 0, sentence2: 1, score: 2}}}\n")
+
+
+@pytest.mark.parametrize("body, fragments", [
+    ("a\tb\t1.0\nonly two\tcolumns\n", ["sts.tsv:2", "expected at least 3 columns, found 2"]),
+    ("a\tb\t1.0\nc\td\thigh\n", ["sts.tsv:2", "'score' must be a number, got 'high'"]),
+    ("", ["sts.tsv", "file is empty"]),
+    ("a\tb\t7\n", ["sts.tsv:1", "outside score_range [0.0, 5.0]"]),
+])
+def test_malformed_sts_file(tmp_path, body, fragments):
+    task_file = sts_task_file(tmp_path, body)
+    result = run_cli("evaluate", "--task-file", str(task_file), "--model", "minilm", "-o", "out", cwd=tmp_path)
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_qrels_id_absent_from_corpus(tmp_path, small_tasks):
+    qrels = small_tasks.parent / "qrels.tsv"
+    qrels.write_text(qrels.read_text() + "q2\td99\t1\n")
+    result = run_cli("evaluate", "--task-file", str(small_tasks), "-o", "out", cwd=tmp_path)
+    assert_one_line_error(result, "qrels.tsv:4", "corpus id 'd99' is not in the corpus")
+
+
+def test_jsonl_missing_field_and_bad_json(tmp_path, small_tasks):
+    corpus = small_tasks.parent / "corpus.jsonl"
+    corpus.write_text(corpus.read_text() + "{not json\n")
+    result = run_cli("evaluate", "--task-file", str(small_tasks), cwd=tmp_path)
+    assert_one_line_error(result, "corpus.jsonl:5", "not valid JSON")
+    corpus.write_text('{"_id": "d0", "body": "x"}\n')
+    result = run_cli("evaluate", "--task-file", str(small_tasks), cwd=tmp_path)
+    assert_one_line_error(result, "corpus.jsonl:1", "missing field 'text'")
+
+
+def test_unknown_task_suggests_nearest(tmp_path):
+    result = run_cli("evaluate", "--task", "STSBenchmak", cwd=tmp_path)
+    assert_one_line_error(result, "unknown evaluation task 'STSBenchmak'", "did you mean 'STSBenchmark'")
+
+
+def test_missing_model_path(tmp_path):
+    result = run_cli("evaluate", "--task", "STSBenchmark", "--model", "./no/such/model", cwd=tmp_path)
+    assert_one_line_error(result, "model path './no/such/model' does not exist")
+
+
+def test_task_file_schema_errors_name_the_field(tmp_path):
+    bad_type = write(tmp_path / "a.yaml", "tasks:\n  - {name: X, type: ranking, files: {}}\n")
+    assert_one_line_error(run_cli("evaluate", "--task-file", str(bad_type), cwd=tmp_path), "a.yaml", "tasks.0.type")
+    missing = write(tmp_path / "b.yaml", "tasks:\n  - {name: X, type: sts, files: {train: {path: x.tsv}}}\n")
+    assert_one_line_error(run_cli("evaluate", "--task-file", str(missing), cwd=tmp_path), "missing ['test']")
+    score = write(tmp_path / "c.yaml", "tasks:\n  - {name: X, type: sts, main_score: cosine_spearmen, "
+                                       "files: {test: {path: x.tsv}}}\n")
+    assert_one_line_error(run_cli("evaluate", "--task-file", str(score), cwd=tmp_path), "did you mean cosine_spearman")
+    broken = write(tmp_path / "d.yaml", "tasks: [\n")
+    assert_one_line_error(run_cli("evaluate", "--task-file", str(broken), cwd=tmp_path), "d.yaml", "not valid YAML")
+
+
+def test_params_value_of_wrong_type(tmp_path):
+    result = run_cli("evaluate", "--task", "STSBenchmark", "-S", "evaluate.batch_size=many", cwd=tmp_path)
+    assert_one_line_error(result, "evaluate.batch_size", "valid integer")

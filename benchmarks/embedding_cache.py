@@ -3,7 +3,7 @@
     python benchmarks/embedding_cache.py [--model minilm] [--task STSBenchmark --task Banking77Classification]
 
 Runs each task twice in one process against a fresh cache folder (first run encodes and fills the
-cache, second run reads it) and prints seconds per run and the warm/cold ratio.
+cache, second run reads it) and prints seconds per run, the warm/cold ratio, and the largest change of any score.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     loaded_tasks = load_tasks(tasks, [], settings.data_root)
     model = load_model.fn(args.model, settings.params.evaluate.device, settings.params.evaluate.batch_size)
     model.encoder.show_progress_bar = False
-    print(f"{'task':<26} {'cold s':>8} {'warm s':>8} {'warm/cold':>10}  same scores")
+    print(f"{'task':<26} {'cold s':>8} {'warm s':>8} {'warm/cold':>10}  max |score change|")
     with tempfile.TemporaryDirectory() as cache:
         for task in loaded_tasks:
             timings, results = [], []
@@ -37,8 +37,10 @@ def main() -> None:
                 results.append(score_task.fn(model, task, Path(cache)))
                 timings.append(time.perf_counter() - start)
             cold, warm = timings
-            same = results[0].scores == results[1].scores
-            print(f"{task.spec.name:<26} {cold:8.2f} {warm:8.2f} {warm / cold:10.3f}  {same}")
+            # Repeated texts are encoded in different padded batches on the cold run (float noise ~1e-7);
+            # the cache holds one vector per text, so scores may move in the last digits.
+            change = max(abs(results[0].scores[k] - results[1].scores[k]) for k in results[0].scores)
+            print(f"{task.spec.name:<26} {cold:8.2f} {warm:8.2f} {warm / cold:10.4f}  {change:.1e}")
 
 
 if __name__ == "__main__":

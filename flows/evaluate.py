@@ -35,7 +35,7 @@ def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str
     task_files = [Path(p) for p in request.task_files] or [settings.path(p) for p in params.task_files]
 
     loaded_tasks = read_eval_tasks(names, task_files, settings.data_root, params.source)
-    model = load_model(model_spec, params.device, params.batch_size)
+    model = load_model(model_spec, params.device, params.batch_size, params.precision)
     scores: list[TaskScore] = [score_task(model, item, settings.cache_dir) for item in loaded_tasks]
     outputs = write_outputs(settings.path(request.output or params.output), model_spec, model.fingerprint, scores)
     if request.track:

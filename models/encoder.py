@@ -20,19 +20,32 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def load_encoder(spec: str, device: str = "auto") -> SentenceTransformer:
-    """Load `spec` (see `model_source`) as a SentenceTransformer on `device`.
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str, device: str) -> torch.dtype:
+    """`auto` is bf16 on CUDA and fp32 elsewhere; `fp32`, `bf16`, `fp16` are taken as given."""
+    if precision == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return DTYPES[precision]
+
+
+def load_encoder(spec: str, device: str = "auto", precision: str = "fp32") -> SentenceTransformer:
+    """Load `spec` (see `model_source`) as a SentenceTransformer on `device` with weights in `precision`.
 
     A plain Hugging Face encoder folder without sentence-transformers files gets mean pooling, as
     sentence-transformers does by default.
     """
     source = model_source(spec)
+    device = resolve_device(device)
     try:
-        return SentenceTransformer(source, device=resolve_device(device))
+        model = SentenceTransformer(source, device=device)
     except OSError as exc:  # a Hub id that cannot be fetched (offline, typo, private repo)
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
         why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else str(exc).splitlines()[0]
         raise UserError(f"cannot load model {spec!r} from the Hugging Face Hub: {why}") from None
+    dtype = resolve_precision(precision, device)
+    return model if dtype == torch.float32 else model.to(dtype)
 
 
 def fingerprint(model: SentenceTransformer) -> str:

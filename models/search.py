@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import faiss
+from embedlab.errors import UserError
+
+try:
+    import faiss
+except ImportError:  # pragma: no cover - depends on the install
+    raise UserError("faiss is not installed: pip install 'embedlab[cpu]' (or 'embedlab[gpu]' on CUDA machines)") from None
+
 from mteb.models.search_encoder_index.search_indexes import FaissSearchIndex
 from mteb.models.search_wrappers import SearchEncoderWrapper
 

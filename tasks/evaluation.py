@@ -61,8 +61,8 @@ def read_eval_tasks(names: list[str], task_files: list[Path], data_root: Path, s
 
 
 @task(cache_policy=NO_CACHE)
-def load_model(spec: str, device: str, batch_size: int) -> LoadedModel:
-    model = load_encoder(spec, device)
+def load_model(spec: str, device: str, batch_size: int, precision: str = "fp32") -> LoadedModel:
+    model = load_encoder(spec, device, precision)
     return LoadedModel(spec=spec, fingerprint=fingerprint(model), encoder=SentenceEncoder(model, spec, batch_size))
 
 

@@ -123,3 +123,14 @@ def test_fingerprint_follows_weights_and_pooling(tiny_model):
     assert fingerprint(a) != fingerprint(b)
     b.max_seq_length = 32
     assert fingerprint(b) != fingerprint(load_encoder(str(tiny_model), "cpu"))
+
+
+def test_bf16_weights_encode_to_float32(tiny_model):
+    """The GPU path's precision (bf16), exercised on the CPU: weights cast, embeddings come back as float32."""
+    import torch
+
+    model = load_encoder(str(tiny_model), "cpu", "bf16")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    vectors = SentenceEncoder(model, "tiny", show_progress_bar=False).encode_texts(["a cat", "a dog"])
+    assert vectors.dtype == np.float32 and vectors.shape == (2, 32)
+    assert fingerprint(model) != fingerprint(load_encoder(str(tiny_model), "cpu", "fp32"))

@@ -1,7 +1,8 @@
 """embedlab: reproducible, comparable and fast text-embedding and retrieval methods.
 
 Importing the package turns the telemetry of Prefect, MLflow, DVC and Hugging Face off unless the
-user has set those variables explicitly: nothing calls out by default.
+user has set those variables explicitly: nothing calls out by default. It must be imported before
+prefect (the CLI and every module of the package are), since Prefect reads its settings on import.
 """
 
 import os
@@ -13,7 +14,9 @@ TELEMETRY_OFF = {
     "DVC_NO_ANALYTICS": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }
-for _name, _value in TELEMETRY_OFF.items():
+# Prefect's ephemeral API server gets 20 s to start by default: too little on a busy 2-core machine.
+ROBUST_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+for _name, _value in {**TELEMETRY_OFF, **ROBUST_DEFAULTS}.items():
     os.environ.setdefault(_name, _value)
 
 __version__ = "0.1.0"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from mteb.models import ModelMeta
 from mteb.models.model_meta import ScoringFunction
 from sentence_transformers import SentenceTransformer
+
+from embedlab.models.embedding_cache import EmbeddingCache
 
 
 class SentenceEncoder:
@@ -23,12 +27,15 @@ class SentenceEncoder:
         name: "organization/model" style name recorded in mteb's model metadata.
         batch_size: texts per forward pass.
         show_progress_bar: tqdm bar per encode call.
+        cache: where vectors of texts already seen are kept (see `cached`); None encodes everything.
     """
 
-    def __init__(self, model: SentenceTransformer, name: str, batch_size: int = 64, show_progress_bar: bool = True):
+    def __init__(self, model: SentenceTransformer, name: str, batch_size: int = 64, show_progress_bar: bool = True,
+                 cache: EmbeddingCache | None = None):
         self.model = model
         self.batch_size = batch_size
         self.show_progress_bar = show_progress_bar
+        self.cache = cache
         similarity = model.similarity_fn_name or "cosine"
         self._meta = ModelMeta.create_empty(
             overwrites=dict(
@@ -46,14 +53,33 @@ class SentenceEncoder:
 
     def encode(self, inputs: Any, *, task_metadata: Any = None, hf_split: str = "", hf_subset: str = "",
                prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
-        """Encode every text the DataLoader yields. Returns float32 [N, D] in input order."""
-        texts = [text for batch in inputs for text in batch["text"]]
-        return self.encode_texts(texts)
+        """Encode every text the DataLoader yields. Returns float32 [N, D] in input order.
 
-    def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """Encode a list of strings. Returns float32 [N, D]."""
+        A model that defines sentence-transformers prompts for the role (`query`, `document`) gets them.
+        """
+        texts = [text for batch in inputs for text in batch["text"]]
+        role = getattr(prompt_type, "value", None)
+        return self.encode_texts(texts, prompt=(self.model.prompts or {}).get(role) if role else None)
+
+    def cached(self, directory: Path) -> SentenceEncoder:
+        """A copy of this encoder that reads and fills the embedding cache in `directory`."""
+        twin = copy.copy(self)
+        twin.cache = EmbeddingCache(directory)
+        return twin
+
+    def encode_texts(self, texts: list[str], prompt: str | None = None) -> np.ndarray:
+        """Encode a list of strings (from the cache where it has them). Returns float32 [N, D]."""
+        if self.cache is None:
+            return self.encode_uncached(texts, prompt)
+        keys = [f"{prompt}\x00{text}" for text in texts] if prompt else texts
+        by_key = dict(zip(keys, texts))
+        return self.cache.get_or_compute(keys, lambda missing: self.encode_uncached([by_key[k] for k in missing], prompt))
+
+    def encode_uncached(self, texts: list[str], prompt: str | None = None) -> np.ndarray:
+        """Run the model on `texts` (after `prompt`), length-sorted in batches. Returns float32 [N, D]."""
         return self.model.encode(
             texts,
+            prompt=prompt,
             batch_size=self.batch_size,
             show_progress_bar=self.show_progress_bar and len(texts) > self.batch_size,
             convert_to_numpy=True,

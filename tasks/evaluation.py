@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mteb
-from mteb.models.cache_wrappers import CachedEmbeddingWrapper
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -20,11 +17,6 @@ from embedlab.eval_tasks.mteb_tasks import to_mteb_task
 from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.mteb_encoder import SentenceEncoder
 from embedlab.models.search import faiss_search_model
-
-
-# Evaluation sets repeat texts (STS-B reuses sentences); mteb's cache warns once per repeat. They are harmless.
-logging.getLogger("mteb.models.cache_wrappers.cache_backends.numpy_cache").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", message="Hash collision or duplicate item")
 
 
 @dataclass
@@ -77,13 +69,10 @@ def score_task(model: LoadedModel, task_data: LoadedTask | Any, cache_dir: Path)
     """Score one task with mteb's evaluator; embeddings are cached under cache_dir/<fingerprint>/."""
     is_local = isinstance(task_data, LoadedTask)
     mteb_task = to_mteb_task(task_data) if is_local else task_data
-    encoder = CachedEmbeddingWrapper(model.encoder, cache_dir / "embeddings" / model.fingerprint)
+    encoder = model.encoder.cached(cache_dir / "embeddings" / model.fingerprint)
     runnable = faiss_search_model(encoder) if mteb_task.metadata.type == "Retrieval" else encoder
     start = time.perf_counter()
-    try:
-        result = mteb.evaluate(runnable, mteb_task, cache=None, co2_tracker=False, show_progress_bar=False)
-    finally:
-        encoder.close()
+    result = mteb.evaluate(runnable, mteb_task, cache=None, co2_tracker=False, show_progress_bar=False)
     raw = _test_scores(result)
     numbers = {k: float(v) for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     main_name = mteb_task.metadata.main_score

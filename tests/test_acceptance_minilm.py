@@ -23,3 +23,8 @@ def test_stsbenchmark_matches_mteb(tmp_path):
 def test_scifact_matches_mteb(tmp_path):
     scores = evaluate_json(tmp_path, "SciFact")
     assert scores["main_score"] == scores["ndcg_at_10"] == pytest.approx(0.6451, abs=5e-4)
+
+
+@pytest.mark.slow
+def test_banking77_matches_mteb(tmp_path):
+    assert evaluate_json(tmp_path, "Banking77Classification")["main_score"] == pytest.approx(0.8004, abs=5e-4)

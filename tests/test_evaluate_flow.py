@@ -12,9 +12,10 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from conftest import DATA_ROOT
-from embedlab.eval_tasks.loading import load_task
+from embedlab.eval_tasks.loading import LoadedTask, load_task
 from embedlab.eval_tasks.mteb_tasks import to_mteb_task
 from embedlab.eval_tasks.registry import read_task_file
+from embedlab.eval_tasks.spec import EvalTaskSpec
 from embedlab.flows.evaluate import EvaluateRequest, evaluate
 from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.mteb_encoder import SentenceEncoder
@@ -96,9 +97,9 @@ class CountingEncoder(SentenceEncoder):
 
     encoded = 0
 
-    def encode_texts(self, texts):
+    def encode_uncached(self, texts, prompt=None):
         CountingEncoder.encoded += len(texts)
-        return super().encode_texts(texts)
+        return super().encode_uncached(texts, prompt)
 
 
 def test_second_evaluation_of_an_unchanged_model_encodes_nothing(tmp_path, tiny_model, small_tasks):
@@ -111,7 +112,25 @@ def test_second_evaluation_of_an_unchanged_model_encodes_nothing(tmp_path, tiny_
     CountingEncoder.encoded = 0
     second = score_task.fn(loaded, data, tmp_path)
     assert CountingEncoder.encoded == 0 and second.scores == first.scores
-    assert (tmp_path / "embeddings" / loaded.fingerprint).is_dir()
+    assert (tmp_path / "embeddings" / loaded.fingerprint / "index.json").is_file()
+
+
+def test_cached_retrieval_reads_each_document_once_with_its_title(tmp_path, tiny_model):
+    """The text a document is encoded from is 'title text', exactly as mteb builds it, cached or not."""
+    seen = []
+
+    class Spy(SentenceEncoder):
+        def encode_uncached(self, texts, prompt=None):
+            seen.extend(texts)
+            return super().encode_uncached(texts, prompt)
+
+    spec = EvalTaskSpec(name="T", type="retrieval", files={r: {"path": "x"} for r in ("corpus", "queries", "qrels")})
+    task = LoadedTask(spec, {"corpus": {"d1": {"title": "Title", "text": "body one"}, "d2": {"title": "", "text": "two"}},
+                             "queries": {"q1": "query"}, "qrels": {"q1": {"d1": 1}}}, {})
+    encoder = Spy(load_encoder(str(tiny_model), "cpu"), "tiny", show_progress_bar=False).cached(tmp_path)
+    mteb.evaluate(faiss_search_model(encoder), to_mteb_task(task), cache=None, co2_tracker=False,
+                  show_progress_bar=False)
+    assert sorted(seen) == ["Title body one", "query", "two"]
 
 
 def test_fingerprint_follows_weights_and_pooling(tiny_model):
@@ -134,3 +153,13 @@ def test_bf16_weights_encode_to_float32(tiny_model):
     vectors = SentenceEncoder(model, "tiny", show_progress_bar=False).encode_texts(["a cat", "a dog"])
     assert vectors.dtype == np.float32 and vectors.shape == (2, 32)
     assert fingerprint(model) != fingerprint(load_encoder(str(tiny_model), "cpu", "fp32"))
+
+
+def test_model_prompts_are_applied_per_role_and_kept_apart_in_the_cache(tmp_path, tiny_model):
+    model = load_encoder(str(tiny_model), "cpu")
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    encoder = SentenceEncoder(model, "tiny", show_progress_bar=False).cached(tmp_path)
+    plain = SentenceEncoder(model, "tiny", show_progress_bar=False)
+    with_prompt = encoder.encode_texts(["a cat"], prompt="query: ")
+    assert np.allclose(with_prompt, plain.encode_uncached(["query: a cat"]), atol=1e-6)
+    assert not np.allclose(with_prompt, encoder.encode_texts(["a cat"]), atol=1e-4)

@@ -1,0 +1,39 @@
+"""`hierarchical` format: JSON lines {"sentence": str, "levels": [str, ...]}, level 1 the most similar sample.
+
+Written by `embedlab generate sentences` (ICL hierarchical data; Li et al. 2024, NGCSE, arXiv 2309.06453). Each
+example is (sentence, level 1, ..., level L); every row must have the same number of levels, since a batch stacks
+one column per level.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from embedlab.errors import DataError
+from embedlab.train_tasks.task import Example, TrainTaskSpec
+
+
+def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
+    file = spec.files["train"]
+    path = Path(file.path) if Path(file.path).is_absolute() else data_root / file.path
+    sentence_key, levels_key = (str(file.columns.get(c, c)) for c in ("sentence", "levels"))
+    if not path.is_file():
+        raise DataError(path, "file not found (files.train.path); `embedlab generate sentences` writes it")
+    examples: list[Example] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"not valid JSON ({exc.msg})", number) from None
+        sentence, levels = (row.get(sentence_key), row.get(levels_key)) if isinstance(row, dict) else (None, None)
+        if not isinstance(sentence, str) or not isinstance(levels, list) or not levels \
+                or not all(isinstance(level, str) for level in levels):
+            raise DataError(path, f"expected {{{sentence_key!r}: str, {levels_key!r}: [str, ...]}}", number)
+        if examples and len(levels) != len(examples[0].texts) - 1:
+            raise DataError(path, f"{len(levels)} levels where the first row has {len(examples[0].texts) - 1}",
+                            number)
+        examples.append(Example((sentence, *levels)))
+    return examples

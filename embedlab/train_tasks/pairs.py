@@ -1,0 +1,15 @@
+"""`pairs` format: (anchor, positive[, negative]) rows, e.g. NLI (premise, entailment, contradiction) triples.
+
+Reference: Gao et al. 2021, "SimCSE" (arXiv 2104.08821), supervised setting with contradictions as hard negatives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from embedlab.train_tasks.task import Example, TrainTaskSpec, read_role
+
+
+def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
+    columns = ("anchor", "positive", "negative") if "negative" in spec.files["train"].columns else ("anchor", "positive")
+    return [Example(tuple(row[c] for c in columns)) for row in read_role(spec, "train", data_root)]

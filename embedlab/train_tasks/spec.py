@@ -1,0 +1,63 @@
+"""The schema of a training task: a params.yaml entry pointing at files, a format and a loss (a task is data)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from embedlab.eval_tasks.spec import FileSpec
+
+TrainFormat = Literal["pairs", "scored_pairs", "retrieval", "labelled", "sentences", "hierarchical"]
+
+# The files each format reads, and the columns each file must provide (optional ones in OPTIONAL_COLUMNS).
+ROLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "pairs": {"train": ("anchor", "positive")},
+    "scored_pairs": {"train": ("sentence1", "sentence2", "score")},
+    "retrieval": {"corpus": ("id", "text"), "queries": ("id", "text"), "qrels": ("query_id", "doc_id")},
+    "labelled": {"train": ("text", "label")},
+    "sentences": {"train": ("text",)},
+    "hierarchical": {"train": ("sentence", "levels")},
+}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"train": ("negative",), "corpus": ("title",), "qrels": ("score",)}
+
+
+class TrainTaskSpec(BaseModel):
+    """One training task.
+
+    `pairs`: (anchor, positive[, negative]) rows. `scored_pairs`: sentence pairs with a gold score in
+    `score_range`. `retrieval`: BEIR-style corpus, queries and qrels; `hard_negatives` documents per query are
+    mined with the base model. `labelled`: texts with a class label, trained as (anchor, same-label positive,
+    other-label negative) triples. `sentences`: one text per row, trained as two dropout views of itself
+    (unsupervised SimCSE). `hierarchical`: JSON lines {sentence, levels: [most similar, ..., least similar]}.
+    `batch_size` and `max_steps` override the `train` section for this task.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: TrainFormat
+    files: dict[str, FileSpec]
+    loss: str
+    loss_scale: float = Field(20.0, gt=0, description="inverse temperature of the loss")
+    score_range: tuple[float, float] = (0.0, 5.0)
+    hard_negatives: int = Field(0, ge=0, description="retrieval: mined negatives per query")
+    mining_skip: int = Field(3, ge=0, description="retrieval: top-ranked non-relevant documents skipped "
+                                                  "(likely unlabelled positives)")
+    max_examples: int | None = Field(None, gt=0, description="a seeded random subset of this many examples")
+    batch_size: int | None = Field(None, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check_files(self) -> TrainTaskSpec:
+        expected, given = set(ROLES[self.format]), set(self.files)
+        if given != expected:
+            raise ValueError(f"files of a {self.format} task must be {sorted(expected)}, got {sorted(given)}")
+        for role, file in self.files.items():
+            allowed = set(ROLES[self.format][role]) | set(OPTIONAL_COLUMNS.get(role, ()))
+            unknown = sorted(set(file.columns) - allowed)
+            if unknown:
+                raise ValueError(f"files.{role}.columns: unknown column role(s) {unknown}; expected {sorted(allowed)}")
+        if self.score_range[0] >= self.score_range[1]:
+            raise ValueError(f"score_range must be [low, high] with low < high, got {list(self.score_range)}")
+        return self

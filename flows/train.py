@@ -1,0 +1,51 @@
+"""The training flow: read the training tasks, mine hard negatives, fine-tune with Lightning, record in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from embedlab.config import load_settings
+from embedlab.tasks.tracking import lightning_logger, log_training, open_training_run
+from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model
+
+
+class TrainRequest(BaseModel):
+    """Flow parameters: one task by name, or `joint` for all of `train.joint_tasks` (default: every task)."""
+
+    task: str | None = None
+    joint: bool = False
+    params_file: str | None = None
+    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
+    track: bool = True
+
+
+def run_name(request: TrainRequest, sampling: str) -> str:
+    """The output folder name and MLflow run name: the task, or `joint-<sampling>`."""
+    return f"joint-{sampling}" if request.joint else str(request.task)
+
+
+@flow(name="train", log_prints=True)
+def train(request: TrainRequest) -> dict[str, Any]:
+    """Fine-tune `train.base` on one training task or jointly on several. Returns the training summary."""
+    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    params = settings.params.train
+    names = (params.joint_tasks or list(params.tasks)) if request.joint else [request.task]
+    tasks = read_train_tasks(names, params, settings.data_root)
+    tasks = [mine_negatives(t, params.base, settings.data_root, settings.cache_dir) for t in tasks]
+    name = run_name(request, params.sampling)
+    out_dir = settings.path(params.output) / name
+    run_id, logger = None, False
+    if request.track:
+        tracking = settings.params.tracking
+        logged = {"tasks": ",".join(names), **params.model_dump(exclude={"tasks", "profiles"})}
+        run_id = open_training_run(settings.tracking_uri, tracking.experiment, settings.project_dir,
+                                   f"train {name}", logged)
+        logger = lightning_logger(settings.tracking_uri, tracking.experiment, run_id)
+    summary = train_model(tasks, params, out_dir, logger)
+    if run_id and summary["is_global_zero"]:
+        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json"])
+    return summary

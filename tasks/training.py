@@ -1,0 +1,103 @@
+"""Prefect tasks of the training flow: read the training tasks, mine hard negatives (cached), fit the model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from embedlab.atomic import atomic_write_text
+from embedlab.config import TrainParams
+from embedlab.errors import DataError
+from embedlab.models.data_module import TaskMixDataModule
+from embedlab.models.embedding_module import EmbeddingModule
+from embedlab.models.encoder import fingerprint, load_encoder
+from embedlab.models.mining import mine_hard_negatives
+from embedlab.models.trainer import fit
+from embedlab.train_tasks import check_names, load_train_task
+from embedlab.train_tasks.retrieval import add_hard_negatives, read_data
+from embedlab.train_tasks.task import TrainTask
+
+
+@task(cache_policy=NO_CACHE)
+def read_train_tasks(names: list[str], params: TrainParams, data_root: Path) -> list[TrainTask]:
+    """Read every task's files; DataError for an empty or malformed file, before any training."""
+    check_names(names, params.tasks)
+    return [load_train_task(name, params.tasks[name], data_root, params.seed) for name in names]
+
+
+def _mining_cache_file(task: TrainTask, base_fingerprint: str, cache_dir: Path) -> Path:
+    spec = task.spec.model_dump_json(include={"files", "hard_negatives", "mining_skip"})
+    key = hashlib.sha256(spec.encode()).hexdigest()[:12]
+    return cache_dir / "hard_negatives" / f"{task.name}-{base_fingerprint}-{key}.json"
+
+
+@task(cache_policy=NO_CACHE)
+def mine_negatives(train_task: TrainTask, base: str, data_root: Path, cache_dir: Path) -> TrainTask:
+    """Add mined hard negatives to a retrieval task (others pass through unchanged).
+
+    Mining uses the base model; its output is cached under cache_dir/hard_negatives/, keyed by the base
+    model's fingerprint and the task's files and mining settings.
+    """
+    if train_task.spec.format != "retrieval" or not train_task.spec.hard_negatives:
+        return train_task
+    data = read_data(train_task.spec, data_root)
+    model = load_encoder(base, "auto")
+    cache = _mining_cache_file(train_task, fingerprint(model), cache_dir)
+    if cache.is_file():
+        negatives = json.loads(cache.read_text(encoding="utf-8"))
+    else:
+        negatives = mine_hard_negatives(model, data.queries, data.corpus, data.relevant,
+                                        train_task.spec.hard_negatives, train_task.spec.mining_skip)
+        atomic_write_text(cache, json.dumps(negatives))
+    mined = add_hard_negatives(train_task, data, negatives)
+    if not mined.examples:
+        raise DataError(train_task.spec.files["qrels"].path, f"no query of {train_task.name!r} has "
+                        f"{train_task.spec.hard_negatives} hard negative(s) after skipping "
+                        f"{train_task.spec.mining_skip}; lower mining_skip or hard_negatives")
+    return mined
+
+
+@task(cache_policy=NO_CACHE)
+def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path, logger: Any = False,
+                loss_options: dict[str, dict[str, Any]] | None = None,
+                callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
+    """Fine-tune `params.base` on the tasks (one task: its own batch size and steps where set).
+
+    `loss_options` (task name -> keyword options of its loss) and `callbacks` (extra Lightning callbacks, e.g.
+    diagnostics) are optional.
+
+    Resumes from out_dir/checkpoints/last.ckpt if present; writes out_dir/model and out_dir/summary.json.
+    Returns the summary: steps, seconds, samples/s, realised task mix.
+    """
+    single = train_tasks[0].spec if len(train_tasks) == 1 else None
+    batch_size = (single and single.batch_size) or params.batch_size
+    max_steps = (single and single.max_steps) or params.max_steps
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    module = EmbeddingModule(params.base, {t.name: (t.spec.loss, t.spec.loss_scale) for t in train_tasks},
+                             lr=params.lr, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
+                             pooling=params.pooling, normalize=params.normalize, max_seq_length=params.max_seq_length,
+                             loss_options=loss_options)
+    data = TaskMixDataModule({t.name: t.examples for t in train_tasks}, module.encoder.preprocess, batch_size,
+                             params.sampling, params.alpha, params.seed)
+    result = fit(module, data, out_dir, max_steps=max_steps, checkpoint_every=params.checkpoint_every,
+                 accelerator=params.accelerator, devices=params.devices, strategy=params.strategy,
+                 precision=params.precision, logger=logger, callbacks=callbacks)
+    total = sum(result.task_steps.values()) or 1
+    summary = {
+        "tasks": {t.name: len(t) for t in train_tasks}, "base": params.base, "model": str(out_dir / "model"),
+        "steps": result.steps, "steps_run": result.steps_run, "batch_size": batch_size,
+        "seconds": round(result.seconds, 3),
+        "samples_per_second": round(result.samples_run / result.seconds, 3) if result.steps_run else None,
+        "task_mix": {name: count / total for name, count in result.task_steps.items()},
+        "sampling": params.sampling if len(train_tasks) > 1 else None, "is_global_zero": result.is_global_zero,
+    }
+    if result.is_global_zero:
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -118,3 +118,44 @@ def log_training(tracking_uri: str, run_id: str, summary: dict[str, Any], output
         mlflow.log_metrics(metrics)
         for path in outputs:
             mlflow.log_artifact(str(path))
+
+
+@task(cache_policy=NO_CACHE)
+def log_merge(tracking_uri: str, experiment: str, project_dir: Path, summary: dict[str, Any]) -> str:
+    """Record one merge: params (method, its parameters, base, models, output), tensors and seconds, merge.json.
+
+    Returns the run id.
+    """
+    with tracked_run(tracking_uri, experiment, f"merge {summary['method']}", project_dir) as run:
+        params = {"method": summary["method"], "base": summary["base"], "out": summary["out"],
+                  "models": ",".join(summary["models"])}
+        params.update({f"method.{key}": value for key, value in summary["params"].items()})
+        mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
+        mlflow.log_metrics({"merge/tensors": summary["tensors"], "merge/seconds": summary["seconds"]})
+        mlflow.log_artifact(str(Path(summary["out"]) / "merge.json"))
+        return run.info.run_id
+
+
+@task(cache_policy=NO_CACHE)
+def log_generation(tracking_uri: str, experiment: str, project_dir: Path, run_name: str, params: dict[str, Any],
+                   summary: dict[str, Any], outputs: list[Path]) -> str:
+    """Record one data generation: its params, the summary's numbers as metrics (`generate/calls`,
+    `generate/prompt_tokens`, `generate/rejected/<reason>` …) and output files. Returns the run id."""
+    metrics = {f"generate/{key}": value for key, value in summary.items() if isinstance(value, int | float)}
+    metrics.update({f"generate/rejected/{reason}": n for reason, n in summary.get("rejected", {}).items()})
+    with tracked_run(tracking_uri, experiment, run_name, project_dir) as run:
+        mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
+        mlflow.log_metrics({metric_name(key): float(value) for key, value in metrics.items()})
+        for path in outputs:
+            mlflow.log_artifact(str(path))
+        return run.info.run_id
+
+
+@task(cache_policy=NO_CACHE)
+def log_results(tracking_uri: str, run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+    """Add metrics (names made MLflow-legal, e.g. `eval/de.t2i.recall_at_1`) and tags (e.g. a run's notes) to a run."""
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics({metric_name(key): float(value) for key, value in metrics.items()})
+        mlflow.set_tags({key: value[:5000] for key, value in tags.items()})
+

@@ -45,11 +45,16 @@ def read_eval_tasks(names: list[str], task_files: list[Path], data_root: Path, s
     With `source="hub"` the names are mteb task names whose data mteb downloads itself.
     """
     if source == "hub":
-        try:
-            return [mteb.get_task(name) for name in names]
-        except KeyError as exc:
-            raise UserError(str(exc).strip("'\"")) from None
+        return [hub_task(name) for name in names]
     return load_tasks(names, task_files, data_root)
+
+
+def hub_task(name: str) -> Any:
+    """mteb's own task `name`, which downloads its data from the Hugging Face Hub when evaluated."""
+    try:
+        return mteb.get_task(name)
+    except KeyError:
+        raise UserError(f"unknown mteb task {name!r} (evaluate.source is 'hub': any mteb task name)") from None
 
 
 @task(cache_policy=NO_CACHE)

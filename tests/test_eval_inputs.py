@@ -88,3 +88,31 @@ def test_task_file_schema_errors_name_the_field(tmp_path):
 def test_params_value_of_wrong_type(tmp_path):
     result = run_cli("evaluate", "--task", "STSBenchmark", "-S", "evaluate.batch_size=many", cwd=tmp_path)
     assert_one_line_error(result, "evaluate.batch_size", "valid integer")
+
+
+def test_unknown_hub_task_fails_before_anything_runs(tmp_path):
+    result = run_cli("evaluate", "--task", "NoSuchTask", "-S", "evaluate.source=hub", cwd=tmp_path)
+    assert_one_line_error(result, "unknown mteb task 'NoSuchTask'")
+
+
+def test_prefect_run_logs_drop_user_error_records():
+    import logging
+
+    from embedlab.errors import DataError, UserError, quiet_user_errors_in_run_logs
+
+    quiet_user_errors_in_run_logs()
+    logger = logging.getLogger("prefect.task_runs")
+    kept = []
+    handler = logging.Handler()
+    handler.emit = kept.append
+    logger.addHandler(handler)
+    try:
+        try:
+            raise DataError("x.tsv", "bad", 3)
+        except UserError:
+            logger.error("Task run failed with exception", exc_info=True)
+        logger.error("Finished in state Failed('Task run encountered an exception DataError: x.tsv:3: bad')")
+        logger.error("Finished in state Failed('Task run encountered an exception ValueError: boom')")
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in kept] == ["Finished in state Failed('Task run encountered an exception ValueError: boom')"]

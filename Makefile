@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
-run: install  ## main job: the evaluation pipeline (prepare -> evaluate) on the bundled MiniLM
+run: install  ## main job: `dvc repro` (prepare -> evaluate; train -> train_joint -> merge -> compare) on MiniLM
 	$(VENV)/bin/dvc repro
-	cat results/evaluate/report.md
+	cat results/evaluate/report.md results/compare/report.md
 
 test: install  ## default suite: unit + integration (real Prefect, MLflow, DVC), no slow tests
 	$(PYTHON) -m pytest -q

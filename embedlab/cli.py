@@ -54,6 +54,10 @@ def evaluate(
         files = task_file or [settings.path(p) for p in chosen.task_files]
         if chosen.source == "local":
             load_tasks(names, files, settings.data_root)
+        else:
+            from embedlab.tasks.evaluation import hub_task
+
+            [hub_task(name) for name in names]
         model_source(model or chosen.model)
     except UserError as error:
         _fail(error)
@@ -159,25 +163,41 @@ def _method_override(method: str, item: str) -> str:
 
 @app.command()
 def merge(
-    base: Annotated[str, typer.Option("--base", help="the model the others were fine-tuned from")],
-    model: Annotated[list[str], typer.Option("--model", "-m", help="a fine-tuned model (repeatable)")],
     method: Annotated[str, typer.Option("--method", help="merge method, e.g. ties (a wrong name lists them)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder of the merged sentence-transformers model")],
+    base: Annotated[str | None, typer.Option("--base", help="the model the others were fine-tuned from")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="a fine-tuned model (repeatable)")] = None,
+    trained: Annotated[bool, typer.Option("--trained", help="merge the per-task models of `embedlab train` "
+                                          "(<train.output>/<task>/model for train.joint_tasks, else every task) "
+                                          "onto train.base")] = False,
     no_track: Annotated[bool, typer.Option("--no-track", help="do not record an MLflow run")] = False,
     params: ParamsOption = None,
     overrides: Annotated[list[str] | None, typer.Option(
         "-S", "--set", help="a method parameter (e.g. -S density=0.3), or a dotted params.yaml key")] = None,
 ) -> None:
-    """Merge fine-tuned models (folders, 'minilm' or Hub ids) that share the base's architecture."""
+    """Merge fine-tuned models (folders, 'minilm' or Hub ids) that share the base's architecture.
+
+    `self_positioning` learns its coefficients on a probe set drawn from the training tasks of params.yaml."""
     from embedlab.config import load_settings
-    from embedlab.models.merging import method_params
+    from embedlab.models.merging import get_method, method_params
     from embedlab.models.merging.folder import check_out_dir, local_folder
     from embedlab.models.merging.weights import index_models
+    from embedlab.train_tasks import check_names
 
     overrides = [_method_override(method, item) for item in overrides or []]
     try:  # method, parameters, architectures (safetensors headers only) and --out are checked before Prefect starts
         settings = load_settings(params, overrides)
-        method_params(method, settings.params.merge.methods.get(method, {}))
+        chosen = method_params(method, settings.params.merge.methods.get(method, {}))
+        train = settings.params.train
+        if trained and model:
+            raise UserError("give --model (repeatable) or --trained, not both")
+        if trained:
+            base = base or train.base
+            model = [str(settings.path(train.output) / name / "model") for name in train.joint_tasks or train.tasks]
+        if not base or not model:
+            raise UserError("give --base and --model (repeatable), or --trained")
+        if get_method(method).search is not None:  # the probe set's training tasks
+            check_names(list(getattr(chosen, "tasks", None) or train.joint_tasks or train.tasks), train.tasks)
         folders = [local_folder(spec) for spec in [base, *model]]
         index_models(folders[0], folders[1:])
         check_out_dir(settings.path(out), folders)
@@ -388,6 +408,90 @@ def compare_crossmodal(
     typer.echo(f"-> {_shown(path)}")
 
 
+@app.command("evaluate-crossmodal")
+def evaluate_crossmodal(
+    model: Annotated[str, typer.Option("--model", "-m", help="a dual-encoder folder (from train-crossmodal)")],
+    split: Annotated[str | None, typer.Option("--split", help="val | test (default: train_crossmodal.eval_split)")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="output folder")] = "results/evaluate-crossmodal",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    no_track: Annotated[bool, typer.Option("--no-track", help="do not record an MLflow run")] = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Score a dual encoder on the crossmodal_retrieval task: Recall@K per language and direction, MRV."""
+    from pydantic import ValidationError
+
+    from embedlab.config import load_settings
+    from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
+    from embedlab.image_text.dataset import read_manifest
+
+    try:  # the model folder, the dataset and the split are checked before Prefect starts
+        settings = load_settings(params, overrides or [])
+        chosen = settings.params.train_crossmodal
+        try:
+            spec = CrossModalEvalSpec(dataset=chosen.dataset, languages=chosen.languages, split=split or chosen.eval_split)
+        except ValidationError as exc:
+            raise UserError(f"--split: {exc.errors()[0]['msg']}") from None
+        if not (settings.path(model) / "dual_encoder.json").is_file():
+            raise UserError(f"{model} is not a dual-encoder folder (no dual_encoder.json); train one with "
+                            "`embedlab train-crossmodal`")
+        read_manifest(settings.path(chosen.dataset))
+    except UserError as error:
+        _fail(error)
+
+    from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest
+    from embedlab.flows.evaluate_crossmodal import evaluate_crossmodal as evaluate_flow
+
+    request = EvaluateCrossModalRequest(model=model, task=spec, output=output, overrides=overrides or [],
+                                        params_file=str(params) if params else None, track=not no_track)
+    try:
+        results = evaluate_flow(request)
+    except UserError as error:
+        _fail(error)
+    if as_json:
+        sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")
+        return
+    scores = results[spec.name]
+    typer.echo(f"{spec.name} ({spec.split}): mean recall {100 * scores['mean_recall']:.2f}%  MRV {scores['mrv']:.2f}  "
+               + "  ".join(f"{lang} {100 * scores[f'{lang}.mean_recall']:.2f}%" for lang in spec.languages))
+
+
+@app.command("compare")
+def compare_command(
+    output: Annotated[str | None, typer.Option("--output", "-o", help="output folder (default: compare.output)")] = None,
+    no_track: Annotated[bool, typer.Option("--no-track", help="do not record MLflow runs")] = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Score the base, the per-task models, joint trainings and merges on one suite; one table with compute
+    (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
+    from embedlab.config import load_settings
+    from embedlab.models.merging import get_method
+    from embedlab.tasks.comparison import compare_specs, list_variants
+
+    try:  # params, the suite and every variant's folder are checked before Prefect starts
+        settings = load_settings(params, overrides or [])
+        for method in settings.params.compare.merges:
+            get_method(method)
+        compare_specs(settings)
+        list_variants.fn(settings)
+    except UserError as error:
+        _fail(error)
+
+    from embedlab.flows.compare import CompareRequest
+    from embedlab.flows.compare import compare as compare_flow
+    from embedlab.tasks.compare_report import markdown_table
+
+    request = CompareRequest(output=output, params_file=str(params) if params else None, overrides=overrides or [],
+                             track=not no_track)
+    try:
+        result = compare_flow(request)
+    except UserError as error:
+        _fail(error)
+    typer.echo(markdown_table(result["rows"]))
+    typer.echo(f"-> {_shown(Path(result['outputs']['report.md']))}")
+
+
 @app.command("tasks")
 def list_tasks() -> None:
     """List the built-in evaluation tasks."""
@@ -441,4 +545,7 @@ def cse_command(
 
 
 def main() -> None:
+    from embedlab.errors import quiet_user_errors_in_run_logs
+
+    quiet_user_errors_in_run_logs()
     app()

@@ -89,6 +89,35 @@ class MergeParams(Section):
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+MERGE_METHODS = ["average", "task_arithmetic", "ties", "dare", "self_positioning"]
+
+
+class CompareParams(Section):
+    """`compare` section: the comparison of Li et al. 2024 (arXiv 2410.15035) on our data (`embedlab compare`).
+
+    The variants: the base (`train.base`), a model per training task (`<train.output>/<task>/model`), joint
+    training with each of `samplings` for `joint_steps` steps (`<joint_output>/joint-<sampling>/model`; the
+    default, 4 tasks × `train.max_steps`, sees as many samples as the per-task trainings) and each of `merges` of the
+    per-task models (`<merge_output>/<method>`). They are scored on `tasks`, prepared evaluation tasks
+    (`prepare.out`; empty: all of them), where `task_options` replaces fields of a task's spec (e.g.
+    `{SciFact: {sample: {corpus: 500}}}`, see `EvalTaskSpec.sample`), every model reading at most
+    `max_seq_length` tokens (null: each model's own). `profile` names an entry of `profiles` replacing values.
+    """
+
+    tasks: list[str] = Field(default_factory=list)
+    task_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    samplings: list[Literal["proportional", "uniform", "temperature"]] = Field(
+        default_factory=lambda: ["proportional", "temperature"])
+    joint_steps: int = Field(80, gt=0, description="steps of each joint training (the DVC stage train_joint)")
+    merges: list[str] = Field(default_factory=lambda: list(MERGE_METHODS))
+    max_seq_length: int | None = Field(128, gt=0)
+    joint_output: str = "results/joint"
+    merge_output: str = "results/merge"
+    output: str = "results/compare"
+    profile: str | None = None
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class SentencesParams(Section):
     """`generate.sentences`: ICL hierarchical sentences (paper 9, NGCSE). Paths: `source` under data_root,
     `prompt` and `output` under the project. The first `n` distinct source lines of at least `min_words`
@@ -196,7 +225,8 @@ class TrainCrossModalParams(Section):
     `model_type`); `text_tower`: a sentence encoder ('minilm', folder or Hub id). `objectives` holds each
     objective's parameters by name (checked against `embedlab.models.objectives` when training starts). `lr` is
     for the weights trained from scratch (projection heads, objective parameters, a from-config image tower),
-    `image_lr` (null: `lr`) and `text_lr` for the towers' backbones. `batch_size` counts images; each brings
+    `image_lr` (null: `lr`) and `text_lr` for the towers' backbones; `freeze_text` locks the text backbone
+    (only its projection trains; its features are computed once). `batch_size` counts images; each brings
     one caption per language. `profile: full` selects the paper-scale towers of `profiles.full` for GPUs.
     """
 
@@ -213,6 +243,7 @@ class TrainCrossModalParams(Section):
     lr: float = Field(3e-4, gt=0)
     image_lr: float | None = Field(None, gt=0)
     text_lr: float = Field(3e-5, gt=0)
+    freeze_text: bool = Field(False, description="lock the text backbone (its features are computed once)")
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     weight_decay: float = Field(0.01, ge=0)
     seed: int = 42
@@ -310,6 +341,7 @@ class Params(Section):
     prepare_crossmodal: PrepareCrossModalParams = Field(default_factory=PrepareCrossModalParams)
     train_crossmodal: TrainCrossModalParams = Field(default_factory=TrainCrossModalParams)
     cse: CseParams = Field(default_factory=CseParams)
+    compare: CompareParams = Field(default_factory=CompareParams)
 
 
 class Settings:

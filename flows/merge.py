@@ -1,4 +1,5 @@
-"""The merge flow: resolve the models, merge them with a registered method, write the folder, record in MLflow."""
+"""The merge flow: resolve the models, merge them with a registered method (a learned one first searches on a
+probe set of the training tasks), write the folder, record in MLflow."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
-from embedlab.models.merging import method_params
-from embedlab.tasks.merging import resolve_model, write_merged_model
-from embedlab.tasks.tracking import log_merge
+from embedlab.models.merging import get_method, method_params
+from embedlab.tasks.merging import (LAMBDA_PLOT, POSITIONING, model_label, read_probe, resolve_model, search_merge,
+                                    write_merged_model)
+from embedlab.tasks.tracking import log_merge, log_positioning
 
 
 class MergeRequest(BaseModel):
@@ -29,14 +31,23 @@ class MergeRequest(BaseModel):
 
 @flow(name="merge", log_prints=True)
 def merge(request: MergeRequest) -> dict[str, Any]:
-    """Merge fine-tuned models sharing the base's architecture. Returns merge.json's record plus tensors, seconds."""
+    """Merge fine-tuned models sharing the base's architecture. Returns merge.json's record plus tensors, seconds
+    (and, for a learned merge, the search's probe examples and seconds)."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
     params = method_params(request.method, settings.params.merge.methods.get(request.method, {}))
     base = resolve_model(request.base)
     models = [resolve_model(spec) for spec in request.models]
-    summary = write_merged_model(request.method, params, base, models, settings.path(request.out),
-                                 {"base": request.base, "models": request.models})
+    learned = None
+    if get_method(request.method).search is not None:
+        probe = read_probe(params, settings.params.train, settings.data_root, settings.cache_dir)
+        learned = search_merge(request.method, params, base, models, probe)
+    out_dir = settings.path(request.out)
+    summary = write_merged_model(request.method, params, base, models, out_dir,
+                                 {"base": request.base, "models": request.models}, learned)
     if request.track:
         tracking = settings.params.tracking
-        log_merge(settings.tracking_uri, tracking.experiment, settings.project_dir, summary)
+        run_id = log_merge(settings.tracking_uri, tracking.experiment, settings.project_dir, summary)
+        if learned is not None:
+            log_positioning(settings.tracking_uri, run_id, out_dir / POSITIONING, out_dir / LAMBDA_PLOT,
+                            [model_label(spec) for spec in request.models])
     return summary

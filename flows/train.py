@@ -35,7 +35,8 @@ def train(request: TrainRequest) -> dict[str, Any]:
     params = settings.params.train
     names = (params.joint_tasks or list(params.tasks)) if request.joint else [request.task]
     tasks = read_train_tasks(names, params, settings.data_root)
-    tasks = [mine_negatives(t, params.base, settings.data_root, settings.cache_dir) for t in tasks]
+    tasks = [mine_negatives(t, params.base, settings.data_root, settings.cache_dir, params.max_seq_length)
+             for t in tasks]
     name = run_name(request, params.sampling)
     out_dir = settings.path(params.output) / name
     run_id, logger = None, False

@@ -6,6 +6,7 @@ import math
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,3 +160,55 @@ def log_results(tracking_uri: str, run_id: str, metrics: dict[str, float], tags:
         mlflow.log_metrics({metric_name(key): float(value) for key, value in metrics.items()})
         mlflow.set_tags({key: value[:5000] for key, value in tags.items()})
 
+
+
+@task(cache_policy=NO_CACHE)
+def log_positioning(tracking_uri: str, run_id: str, record_file: Path, plot: Path, labels: list[str]) -> None:
+    """Add a learned merge's search to its run: per step `search/loss` and `search/lambda/<model>/<group>`
+    (the λ trajectory), `search/samples` and `search/seconds`, and the record and plot as artifacts."""
+    import json
+
+    from mlflow.entities import Metric
+
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    stamp = int(time.time() * 1000)
+    metrics = []
+    for entry in record["history"]:
+        metrics.append(Metric("search/loss", entry["loss"], stamp, entry["step"]))
+        for label, row in zip(labels, entry["lambdas"]):
+            metrics += [Metric(metric_name("search/lambda", label, group), value, stamp, entry["step"])
+                        for group, value in zip(record["groups"], row)]
+    client = mlflow.MlflowClient(tracking_uri)
+    for start in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run_id, metrics=metrics[start:start + 900])
+    client.log_batch(run_id, metrics=[Metric("search/samples", record["samples"], stamp, 0),
+                                      Metric("search/seconds", record["seconds"], stamp, 0)])
+    client.log_artifact(run_id, str(record_file))
+    client.log_artifact(run_id, str(plot))
+
+
+@task(cache_policy=NO_CACHE)
+def log_comparison(tracking_uri: str, experiment: str, project_dir: Path, rows: list[dict[str, Any]],
+                   settings: dict[str, Any], outputs: dict[str, Path]) -> str:
+    """Record a comparison: one parent run (settings, each variant's average, the table and chart) and one nested
+    child run per variant (its model, kind, per-task main scores, average, compute), which the MLflow UI lists
+    under the parent and compares side by side. Returns the parent's run id."""
+    with tracked_run(tracking_uri, experiment, "compare", project_dir) as parent:
+        mlflow.log_params({f"compare.{key}": str(value)[:6000] for key, value in settings.items()})
+        mlflow.log_metrics({metric_name(row["name"], "average"): row["average"] for row in rows})
+        for path in outputs.values():
+            mlflow.log_artifact(str(path))
+        for row in rows:
+            with tracked_run(tracking_uri, experiment, f"compare {row['name']}", project_dir, nested=True):
+                mlflow.set_tag("compare_parent", parent.info.run_id)
+                mlflow.log_params({"variant": row["name"], "kind": row["kind"], "model": row["model"][:6000],
+                                   **{f"detail.{k}": str(v)[:6000] for k, v in row["details"].items()}})
+                metrics = {metric_name(task, "main_score"): score for task, score in row["scores"].items()}
+                metrics["average"] = row["average"]
+                metrics["eval/seconds"] = row["eval_seconds"]
+                if row["samples"] is not None:
+                    metrics["compute/samples"] = row["samples"]
+                if row["seconds"] is not None:
+                    metrics["compute/seconds"] = row["seconds"]
+                mlflow.log_metrics(metrics)
+        return parent.info.run_id

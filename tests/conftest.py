@@ -60,7 +60,11 @@ def write(path: Path, text: str) -> Path:
 @pytest.fixture
 def small_tasks(tmp_path) -> Path:
     """A task file with one small task of each type, files in csv, tsv and jsonl."""
-    root = tmp_path / "small"
+    return write_small_tasks(tmp_path / "small")
+
+
+def write_small_tasks(root: Path) -> Path:
+    """Write the files of `small_tasks` under `root`; returns the task file."""
     write(root / "sts.tsv", "a man plays a guitar\ta man is playing guitar\t4.8\n"
                             "a dog runs\ta cat sleeps\t0.5\nthe sky is blue\tthe sky is clear\t3.2\n"
                             "kids play football\tchildren play soccer\t4.1\n")

@@ -1,4 +1,5 @@
-"""The DVC pipeline for real: `dvc repro` in a copy of the checkout, with the tiny model on STSBenchmark."""
+"""The DVC pipeline for real: `dvc repro evaluate` (prepare -> evaluate) in a copy of the checkout, with the tiny
+model on STSBenchmark. The comparison chain (train -> merge -> compare) runs in test_compare_pipeline.py (slow)."""
 
 from __future__ import annotations
 
@@ -73,11 +74,11 @@ def pipeline(tmp_path, tiny_model):
 def test_repro_runs_skips_and_reruns_only_what_changed(pipeline, tmp_path):
     project, dvc = pipeline
 
-    log, _ = dvc("repro")
+    log, _ = dvc("repro", "evaluate")
     assert "Running stage 'prepare'" in log and "Running stage 'evaluate'" in log
     metrics = json.loads((project / "results" / "evaluate" / "metrics.json").read_text())
     assert list(metrics) == ["STSBenchmark"] and -1 <= metrics["STSBenchmark"]["cosine_spearman"] <= 1
-    shown = json.loads(dvc("metrics", "show", "--json")[0])
+    shown = json.loads(dvc("metrics", "show", "--json", "results/evaluate/metrics.json")[0])
     assert shown[""]["data"]["results/evaluate/metrics.json"]["data"] == metrics
     plots = json.loads(dvc("plots", "show", "--json")[0])["data"]
     assert list(plots) == ["main_score_per_task", "results/evaluate/chart.png"]
@@ -90,14 +91,14 @@ def test_repro_runs_skips_and_reruns_only_what_changed(pipeline, tmp_path):
     run = client.search_runs([client.get_experiment_by_name("embedlab").experiment_id])[0]
     assert run.data.tags["dvc_stage"] == "evaluate"
 
-    log, seconds = dvc("repro")
+    log, seconds = dvc("repro", "evaluate")
     assert "Data and pipelines are up to date" in log and "Running stage" not in log
     assert seconds < 30, f"an up-to-date `dvc repro` took {seconds:.1f} s"
 
     set_params(project, **{"evaluate.batch_size": 16})
-    log, _ = dvc("repro")
+    log, _ = dvc("repro", "evaluate")
     assert "Stage 'prepare' didn't change, skipping" in log
     assert "Running stage 'evaluate'" in log
     again = json.loads((project / "results" / "evaluate" / "metrics.json").read_text())["STSBenchmark"]
     assert again["cosine_spearman"] == pytest.approx(metrics["STSBenchmark"]["cosine_spearman"], abs=1e-4)
-    assert "up to date" in dvc("status")[0]
+    assert "up to date" in dvc("status", "evaluate")[0]

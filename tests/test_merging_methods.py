@@ -11,10 +11,14 @@ from embedlab.config import load_settings
 from embedlab.errors import UserError
 from embedlab.models.merging import METHODS, get_method, method_params
 from embedlab.models.merging.general import GeneralTaskArithmetic, drop_random, ties_mean, trim_magnitude
+from embedlab.models.merging.self_positioning import Positioning
 
 
 def build(name: str, **values):
-    return get_method(name).build(method_params(name, values))
+    method = get_method(name)
+    if method.search is not None:  # a learned merge: its per-tensor merge once the search is done (λ = 0.5 here)
+        return Positioning(torch.full((3, 1), 0.5), ("all",), "task").merge
+    return method.build(method_params(name, values))
 
 
 def t(*values) -> torch.Tensor:

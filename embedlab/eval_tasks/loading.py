@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,47 @@ def load_task(spec: EvalTaskSpec, base_dir: Path) -> LoadedTask:
         data = _load_retrieval(rows, paths)
     else:
         data = {role: _load_columns(spec, role, paths[role], rows(role)) for role in spec.files}
+    if spec.sample:
+        data = sample_data(spec, data)
     hashes = {role: file_sha256(path)[:12] for role, path in paths.items()}
     return LoadedTask(spec=spec, data=data, file_hashes=hashes)
+
+
+def _kept(size: int, count: int, seed: int) -> list[int]:
+    """Indices of a seeded random sample of `count` of `size` items, in their original order (all when fewer).
+
+    Sampling what was already sampled keeps everything: reading a prepared, sampled task back is a no-op."""
+    if count >= size:
+        return list(range(size))
+    return sorted(random.Random(seed).sample(range(size), count))
+
+
+def sample_data(spec: EvalTaskSpec, data: dict[str, Any]) -> dict[str, Any]:
+    """The task's data reduced as `spec.sample` says (see `EvalTaskSpec.sample`); the input is not modified.
+
+    Retrieval: queries are sampled first, then the corpus keeps every document relevant to a kept query
+    plus a seeded sample of the other documents; qrels keep the kept queries. Other types: each sampled
+    role keeps the same rows of every column.
+    """
+    seed, sizes = spec.sample_seed, spec.sample
+    if spec.type != "retrieval":
+        out = dict(data)
+        for role, count in sizes.items():
+            columns = data[role]
+            keep = _kept(len(next(iter(columns.values()))), count, seed)
+            out[role] = {name: [values[i] for i in keep] for name, values in columns.items()}
+        return out
+    query_ids = list(data["queries"])
+    if "queries" in sizes:
+        query_ids = [query_ids[i] for i in _kept(len(query_ids), sizes["queries"], seed)]
+    qrels = {q: data["qrels"][q] for q in query_ids}
+    relevant = {doc for docs in qrels.values() for doc in docs}
+    corpus = data["corpus"]
+    if "corpus" in sizes:
+        others = [doc for doc in corpus if doc not in relevant]
+        chosen = relevant | {others[i] for i in _kept(len(others), sizes["corpus"], seed)}
+        corpus = {doc: text for doc, text in corpus.items() if doc in chosen}
+    return {"corpus": corpus, "queries": {q: data["queries"][q] for q in query_ids}, "qrels": qrels}
 
 
 def load_tasks(names: list[str], task_files: list[Path], data_root: Path) -> list[LoadedTask]:

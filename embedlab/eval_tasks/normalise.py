@@ -54,4 +54,5 @@ def normalised_file_spec(task_type: str, role: str, path: str) -> FileSpec:
 def normalised_spec(spec: EvalTaskSpec, paths: dict[str, str]) -> EvalTaskSpec:
     """`spec` (name, type, mteb_task, main score...) pointing at the normalised files at `paths` (role -> path)."""
     files = {role: normalised_file_spec(spec.type, role, paths[role]).model_dump() for role in spec.files}
-    return EvalTaskSpec.model_validate({**spec.model_dump(), "files": files})
+    # The normalised files hold the sampled rows already (`sample` is applied when the task is read).
+    return EvalTaskSpec.model_validate({**spec.model_dump(exclude={"sample", "sample_seed"}), "files": files})

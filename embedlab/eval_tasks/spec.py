@@ -89,6 +89,11 @@ class EvalTaskSpec(BaseModel):
     language: str = "eng-Latn"
     description: str = ""
     mteb_task: str | None = None
+    sample: dict[str, int] = Field(default_factory=dict, description=(
+        "role -> n: keep a seeded random sample of n rows of that file (a cheaper task; scores are not comparable "
+        "with the full task's). Retrieval: `queries` keeps n queries, `corpus` every relevant document of the "
+        "kept queries plus n others"))
+    sample_seed: int = Field(42, description="seed of `sample`")
 
     @model_validator(mode="after")
     def _check_files(self) -> EvalTaskSpec:
@@ -103,6 +108,13 @@ class EvalTaskSpec(BaseModel):
             unknown = sorted(set(file.columns) - allowed)
             if unknown:
                 raise ValueError(f"files.{role}.columns: unknown column role(s) {unknown}; expected {sorted(allowed)}")
+        samplable = set(self.files) - ({"qrels"} if self.type == "retrieval" else set())
+        for role, size in self.sample.items():
+            if role not in samplable:
+                raise ValueError(f"sample: {role!r} is not a samplable file of a {self.type} task; "
+                                 f"expected one of {sorted(samplable)}")
+            if size <= 0:
+                raise ValueError(f"sample.{role} must be a positive number of rows, got {size}")
         if self.main_score and self.main_score not in METRICS[self.type]:
             close = difflib.get_close_matches(self.main_score, METRICS[self.type], n=2)
             hint = f"; did you mean {' or '.join(close)}?" if close else f"; expected one of {METRICS[self.type]}"

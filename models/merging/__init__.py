@@ -1,7 +1,8 @@
 """Registry of merge methods: name -> `MergeMethod` (parameters, per-tensor merge).
 
-Adding a method is one file defining `METHOD` plus one line here. Every method so far is a configuration of
-`general.GeneralTaskArithmetic`; `weights` streams whole model folders through a method's merge.
+Adding a method is one file defining `METHOD` plus one line here. The data-free methods are configurations of
+`general.GeneralTaskArithmetic`; `self_positioning` learns its coefficients on a probe set (`probe`). `weights`
+streams whole model folders through a method's merge.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from embedlab.errors import UserError, unknown_name
-from embedlab.models.merging import average, dare, task_arithmetic, ties
-from embedlab.models.merging.base import MergeMethod, MethodParams, TensorMerge
+from embedlab.models.merging import average, dare, self_positioning, task_arithmetic, ties
+from embedlab.models.merging.base import LearnedMerge, MergeMethod, MethodParams, TensorMerge
 
 METHODS: dict[str, MergeMethod] = {method.name: method for method in (
     average.METHOD,
     task_arithmetic.METHOD,
     ties.METHOD,
     dare.METHOD,
+    self_positioning.METHOD,
 )}
 
-__all__ = ["METHODS", "MergeMethod", "MethodParams", "TensorMerge", "get_method", "method_params"]
+__all__ = ["METHODS", "LearnedMerge", "MergeMethod", "MethodParams", "TensorMerge", "get_method", "method_params"]
 
 
 def get_method(name: str) -> MergeMethod:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor
@@ -24,10 +25,28 @@ class MethodParams(BaseModel):
 P = TypeVar("P", bound=MethodParams)
 
 
+class LearnedMerge(Protocol):
+    """What a method that learns from data returns: a `TensorMerge` plus a record of the search (JSON-ready)."""
+
+    def merge(self, base: Tensor, tuned: Sequence[Tensor], key: str) -> Tensor: ...
+
+    def record(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class MergeMethod(Generic[P]):
-    """One registered merge method: `build(params)` returns the per-tensor merge it applies."""
+    """One registered merge method.
+
+    Data-free methods set `build(params)`, which returns the per-tensor merge. Methods that learn their merge
+    on a probe set (Self Positioning) set `search(params, base folder, model folders, probe)` instead, which
+    returns a `LearnedMerge`; the probe is an `embedlab.models.merging.probe.ProbeSet`.
+    """
 
     name: str
     params: type[P]
-    build: Callable[[P], TensorMerge]
+    build: Callable[[P], TensorMerge] | None = None
+    search: Callable[[P, Path, Sequence[Path], Any], LearnedMerge] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.build is None) == (self.search is None):
+            raise TypeError(f"merge method {self.name!r} must define exactly one of build and search")

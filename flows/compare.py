@@ -1,0 +1,64 @@
+"""The comparison flow: score every variant (base, per-task models, joint trainings, merges) on the evaluation
+suite, write one table with the compute each cost, record a parent MLflow run with a child per variant.
+
+The variants are produced beforehand: `dvc repro` runs the chain prepare → train (per task) → train_joint →
+merge → compare; by hand, `embedlab train` and `embedlab merge --trained` (see the README).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from embedlab.config import load_settings
+from embedlab.tasks.compare_report import comparison_row, write_comparison
+from embedlab.tasks.comparison import list_variants, load_variant, read_compare_tasks
+from embedlab.tasks.evaluation import score_task
+from embedlab.tasks.tracking import log_comparison
+
+
+class CompareRequest(BaseModel):
+    """Flow parameters; everything else comes from params.yaml's `compare` (and `train`, `evaluate`) sections."""
+
+    output: str | None = None
+    params_file: str | None = None
+    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
+    track: bool = True
+
+
+def settings_record(settings: Any) -> dict[str, Any]:
+    """What the table was made with: the compare section, the training and merge settings, the evaluation device."""
+    train, compare = settings.params.train, settings.params.compare
+    return {"compare": compare.model_dump(exclude={"profiles"}),
+            "train": train.model_dump(exclude={"profiles", "tasks"}),
+            "train_tasks": {name: spec.model_dump(exclude={"files", "description"}, exclude_defaults=True)
+                            for name, spec in train.tasks.items()},
+            "merge": {method: settings.params.merge.methods.get(method, {}) for method in compare.merges},
+            "evaluate": settings.params.evaluate.model_dump(include={"batch_size", "device", "precision"})}
+
+
+@flow(name="compare", log_prints=True)
+def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
+    """Score every variant on the suite; returns {"rows": [...], "outputs": {name: path}}."""
+    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    evaluate, compare_params = settings.params.evaluate, settings.params.compare
+    variants = list_variants(settings)
+    suite = read_compare_tasks(settings)
+    rows = []
+    for variant in variants:
+        start = time.perf_counter()
+        model = load_variant(variant, evaluate.device, evaluate.batch_size, evaluate.precision,
+                             compare_params.max_seq_length)
+        scores = [score_task(model, item, settings.cache_dir) for item in suite]
+        rows.append(comparison_row(variant, scores, time.perf_counter() - start))
+        print(f"{variant.name}: " + "  ".join(f"{s.name}={s.main_score:.4f}" for s in scores))
+    record = settings_record(settings)
+    outputs = write_comparison(settings.path(request.output or compare_params.output), rows, record)
+    if request.track:
+        tracking = settings.params.tracking
+        log_comparison(settings.tracking_uri, tracking.experiment, settings.project_dir, rows, record, outputs)
+    return {"rows": rows, "outputs": {name: str(path) for name, path in outputs.items()}}

@@ -1,0 +1,83 @@
+"""Cross-modal retrieval flows (papers 4 and 7): write the versioned image–caption dataset; train a dual encoder
+with one objective, score it on the held-out images and record it in MLflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from embedlab.atomic import atomic_write_text
+from embedlab.config import load_settings
+from embedlab.models.objectives import TeacherParams, objective_params
+from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
+                                       train_dual_encoder)
+from embedlab.tasks.image_text import read_image_captions, write_image_text_dataset
+from embedlab.tasks.tracking import lightning_logger, log_results, log_training, open_training_run
+
+
+class CrossModalRequest(BaseModel):
+    """Flow parameters: `objective` (default `train_crossmodal.objective`) or `output` (default
+    `prepare_crossmodal.out`), and -S key=value overrides of params.yaml."""
+
+    objective: str | None = None
+    output: str | None = None
+    params_file: str | None = None
+    overrides: list[str] = Field(default_factory=list)
+    track: bool = True
+
+
+@flow(name="prepare-crossmodal", log_prints=True)
+def prepare_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[str, Any]:
+    """Read the configured caption source, split it by image (seeded), write the dataset. Returns its manifest."""
+    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    params = settings.params.prepare_crossmodal
+    records, sources = read_image_captions(params, settings.data_root)
+    out = settings.path(request.output or params.out)
+    return write_image_text_dataset(records, sources, params, settings.data_root, out)
+
+
+@flow(name="train-crossmodal", log_prints=True)
+def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[str, Any]:
+    """Train `train_crossmodal` with one objective, then score it on `eval_split`.
+
+    Writes <output>/<objective>/{model, checkpoints, summary.json, metrics.json}; returns metrics.json's content.
+    """
+    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    params = settings.params.train_crossmodal
+    objective = request.objective or params.objective
+    chosen = objective_params(objective, params.objectives.get(objective, {}))
+    data = read_image_text_data(settings.path(params.dataset), settings.data_root, params.languages)
+    teachers = (encode_teachers(chosen, data.splits["train"], params.languages, settings.cache_dir)
+                if isinstance(chosen, TeacherParams) else None)
+    text_features = encode_locked_text(params, data.splits["train"], settings.cache_dir)
+    out_dir = settings.path(params.output) / objective
+    run_id, logger = None, False
+    if request.track:
+        tracking = settings.params.tracking
+        logged = {**params.model_dump(exclude={"objective", "objectives", "profiles"}), **chosen.model_dump(),
+                  "objective": objective, "dataset_version": data.version}
+        run_id = open_training_run(settings.tracking_uri, tracking.experiment, settings.project_dir,
+                                   f"train-crossmodal {objective}", logged)
+        logger = lightning_logger(settings.tracking_uri, tracking.experiment, run_id)
+    summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features)
+    for note in summary["notes"]:
+        print(note)
+    if not summary["is_global_zero"]:
+        return summary
+    scores = score_dual_encoder(out_dir / "model", data.splits[params.eval_split], params.languages,
+                                params.eval_batch_size)
+    result = {"objective": objective, "dataset": str(data.folder), "dataset_version": data.version,
+              "split": params.eval_split, "images": len(data.splits[params.eval_split]),
+              "languages": params.languages, "train_seconds": summary["seconds"], "steps": summary["steps"],
+              "batch_size": params.batch_size, "freeze_text": params.freeze_text, "notes": summary["notes"],
+              "scores": scores}
+    atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
+    if run_id:
+        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", out_dir / "metrics.json"])
+        log_results(settings.tracking_uri, run_id, {f"eval/{key}": value for key, value in scores.items()},
+                    {"notes": " | ".join(summary["notes"])} if summary["notes"] else {})
+    return result

@@ -1,0 +1,68 @@
+"""The sentence-representation flow: read the data, hold out pairs, train an objective of the unified paradigm
+with the FDI diagnostics, evaluate on STSBenchmark through the evaluation suite, record in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from embedlab.config import load_settings
+from embedlab.tasks.cse import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
+                                read_eval_pairs, run_name, train_cse, write_outputs)
+from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
+from embedlab.tasks.tracking import lightning_logger, log_results, log_training, open_training_run
+
+
+class CseRequest(BaseModel):
+    """Flow parameters; `objective` and `data` default to params.yaml's `cse` section."""
+
+    objective: str | None = None
+    data: str | None = None
+    params_file: str | None = None
+    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
+    track: bool = True
+
+
+@flow(name="cse", log_prints=True)
+def cse(request: CseRequest) -> dict[str, Any]:
+    """Train sentence embeddings in the SimCSE setting and score them. Returns the summary written to cse.json.
+
+    Writes <cse.output>/<run name>/{model, checkpoints, summary.json, cse.json, metrics.json, diagnostics.png}.
+    """
+    chosen = {"cse.objective": request.objective, "cse.data": request.data}
+    overrides = request.overrides + [f"{key}={value}" for key, value in chosen.items() if value is not None]
+    settings = load_settings(Path(request.params_file) if request.params_file else None, overrides)
+    params = settings.params.cse
+    check_objective(params)
+    train_task, held_out = hold_out(read_cse_data(params, settings), params.diagnostics.holdout,
+                                    params.diagnostics.max_pairs, params.seed)
+    eval_pairs = read_eval_pairs(settings.data_root, params.diagnostics, params.seed)
+    name = run_name(params)
+    out_dir = settings.path(params.output) / name
+    run_id, logger = None, False
+    if request.track:
+        experiment = settings.params.tracking.experiment
+        logged = {**params.model_dump(exclude={"profiles", "options", "paradigm"}),
+                  "loss_options": loss_options(params)}
+        run_id = open_training_run(settings.tracking_uri, experiment, settings.project_dir, f"cse {name}", logged)
+        logger = lightning_logger(settings.tracking_uri, experiment, run_id)
+    summary = train_cse(train_task, held_out, eval_pairs, params, out_dir, logger)
+    if not summary["is_global_zero"]:
+        return summary
+    evaluate = settings.params.evaluate
+    model = load_model(summary["model"], evaluate.device, evaluate.batch_size, evaluate.precision)
+    tasks = read_eval_tasks(params.evaluate, [], settings.data_root, "local")
+    summary["scores"] = {s.name: s.main_score for s in (score_task(model, t, settings.cache_dir) for t in tasks)}
+    summary.update(objective=params.objective, data=params.data, loss_options=loss_options(params),
+                   held_out_pairs=len(held_out), eval_pairs=len(eval_pairs))
+    outputs = [*write_outputs(summary, out_dir),
+               plot_diagnostics(summary["diagnostics"], out_dir / "diagnostics.png", f"cse {name}")]
+    if run_id:
+        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", *outputs])
+        metrics = {**{f"cse/{key}": value for key, value in summary["fdi"].items()},
+                   **{f"{task}.main_score": score for task, score in summary["scores"].items()}}
+        log_results(settings.tracking_uri, run_id, metrics, {})
+    return summary

@@ -1,0 +1,47 @@
+"""The cross-modal evaluation flow: score a saved dual encoder on a `crossmodal_retrieval` task, write the
+evaluation suite's outputs (results.json, metrics.json, scores.csv, report.md, chart.png), record it in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from embedlab.config import load_settings
+from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
+from embedlab.models.dual_encoder import folder_fingerprint
+from embedlab.tasks.crossmodal import read_image_text_data, score_dual_encoder
+from embedlab.tasks.crossmodal_eval import crossmodal_task_score
+from embedlab.tasks.report import results_object, write_outputs
+from embedlab.tasks.tracking import log_evaluation
+
+
+class EvaluateCrossModalRequest(BaseModel):
+    """Flow parameters: the dual-encoder folder, the task, the output folder."""
+
+    model: str
+    task: CrossModalEvalSpec = Field(default_factory=CrossModalEvalSpec)
+    output: str = "results/evaluate-crossmodal"
+    params_file: str | None = None
+    overrides: list[str] = Field(default_factory=list)
+    track: bool = True
+
+
+@flow(name="evaluate-crossmodal", log_prints=True)
+def evaluate_crossmodal(request: EvaluateCrossModalRequest) -> dict[str, dict[str, Any]]:
+    """Returns {task name: {"main_score": ..., every metric}} as `embedlab evaluate` does."""
+    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    spec, model_dir = request.task, settings.path(request.model)
+    data = read_image_text_data(settings.path(spec.dataset), settings.data_root, spec.languages)
+    scores = score_dual_encoder(model_dir, data.splits[spec.split], spec.languages,
+                                settings.params.train_crossmodal.eval_batch_size)
+    score = crossmodal_task_score(spec, scores, data.version)
+    fingerprint = folder_fingerprint(model_dir)
+    outputs = write_outputs(settings.path(request.output), request.model, fingerprint, [score])
+    if request.track:
+        tracking = settings.params.tracking
+        log_evaluation(settings.tracking_uri, tracking.experiment, settings.project_dir, request.model, fingerprint,
+                       [score], outputs)
+    return results_object([score])

@@ -1,0 +1,1 @@
+"""Cross-modal (image–text) retrieval: batches of images with K captions, the Lightning module, teachers, metrics."""

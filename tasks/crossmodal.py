@@ -1,0 +1,130 @@
+"""Prefect tasks of the cross-modal training flow: read the dataset, encode the frozen encoders once (teachers, a
+locked text tower; cached), fit the dual encoder, score it (Recall@K per language, MRV)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from embedlab.atomic import atomic_write_text
+from embedlab.config import TrainCrossModalParams
+from embedlab.errors import UserError
+from embedlab.image_text.dataset import ImageTextDataset, read_dataset
+from embedlab.image_text.records import ImageCaptions, check_images, with_languages
+from embedlab.models.crossmodal.data import ImageCaptionDataModule, TeacherEmbeddings
+from embedlab.models.crossmodal.module import CrossModalModule
+from embedlab.models.crossmodal.retrieval import crossmodal_scores
+from embedlab.models.crossmodal.frozen import image_teacher_embeddings, sentence_embeddings
+from embedlab.models.dual_encoder import DualEncoder
+from embedlab.models.embedding_module import build_encoder
+from embedlab.models.encoder import fingerprint, load_encoder, resolve_device
+from embedlab.models.objectives import TeacherParams
+from embedlab.models.trainer import fit
+
+
+@task(cache_policy=NO_CACHE)
+def read_image_text_data(folder: Path, data_root: Path, languages: list[str]) -> ImageTextDataset:
+    """The dataset with each split narrowed to the images captioned in every one of `languages`; DataError naming
+    the first missing image, before any training."""
+    dataset = read_dataset(folder, data_root)
+    splits = {name: with_languages(records, languages) for name, records in dataset.splits.items()}
+    for records in splits.values():
+        check_images(records)
+    return replace(dataset, splits=splits)
+
+
+def _cached(path: Path, compute: Any) -> Any:
+    """`torch.load(path)` if present, else `compute()` saved to `path` (temp file, then rename)."""
+    if path.is_file():
+        return torch.load(path)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(value, tmp)
+    os.replace(tmp, path)
+    return value
+
+
+@task(cache_policy=NO_CACHE)
+def encode_teachers(params: TeacherParams, records: list[ImageCaptions], languages: list[str],
+                    cache_dir: Path) -> TeacherEmbeddings:
+    """The frozen teachers' embeddings of the training captions in `params.teacher_language` and, with an image
+    teacher, of the training images. Text embeddings are cached under cache_dir/teachers/, keyed by the
+    teacher's fingerprint and the captions."""
+    if params.teacher_language not in languages:
+        raise UserError(f"teacher_language {params.teacher_language!r} is not a training language {languages}")
+    texts = sorted({text for record in records for text in record.captions[params.teacher_language]})
+    model = load_encoder(params.text_teacher, "auto")
+    key = hashlib.sha256(json.dumps([fingerprint(model), texts]).encode()).hexdigest()[:16]
+    embedded = _cached(cache_dir / "teachers" / f"text-{key}.pt", lambda: sentence_embeddings(model, texts, True))
+    images = (image_teacher_embeddings(params.image_teacher, [record.image for record in records])
+              if params.image_teacher else None)
+    return TeacherEmbeddings(params.teacher_language, embedded, images)
+
+
+@task(cache_policy=NO_CACHE)
+def encode_locked_text(params: TrainCrossModalParams, records: list[ImageCaptions],
+                       cache_dir: Path) -> dict[str, torch.Tensor] | None:
+    """With `freeze_text`, the text backbone's features (Wt,) of every training caption in the training languages,
+    cached under cache_dir/text_features/ (keyed by the backbone's fingerprint, which covers max_seq_length, and the
+    captions); None when the text tower trains."""
+    if not params.freeze_text:
+        return None
+    texts = sorted({text for record in records for lang in params.languages for text in record.captions[lang]})
+    model = build_encoder(params.text_tower, normalize=False, max_seq_length=params.max_seq_length)
+    key = hashlib.sha256(json.dumps([fingerprint(model), texts]).encode()).hexdigest()[:16]
+    return _cached(cache_dir / "text_features" / f"{key}.pt", lambda: sentence_embeddings(model, texts, False))
+
+
+@task(cache_policy=NO_CACHE)
+def train_dual_encoder(records: list[ImageCaptions], params: TrainCrossModalParams, objective: str,
+                       teachers: TeacherEmbeddings | None, out_dir: Path, logger: Any = False,
+                       text_features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Train a dual encoder with `objective` on `records`; resumes from out_dir/checkpoints/last.ckpt if present.
+    `text_features`: a locked text tower's features by caption (`encode_locked_text`).
+
+    Writes out_dir/model and out_dir/summary.json; returns the summary (steps, seconds, the objective's notes).
+    """
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    module = CrossModalModule(params.image_tower, params.text_tower, params.embedding_dim, params.max_seq_length,
+                              objective, params.objectives.get(objective, {}), lr=params.lr, image_lr=params.image_lr,
+                              text_lr=params.text_lr, warmup_ratio=params.warmup_ratio,
+                              weight_decay=params.weight_decay, freeze_text=params.freeze_text)
+    data = ImageCaptionDataModule(records, params.languages, module.model.image.preprocess, module.model.text.tokenize,
+                                  params.batch_size, params.seed, teachers, text_features)
+    result = fit(module, data, out_dir, max_steps=params.max_steps, checkpoint_every=params.checkpoint_every,
+                 accelerator=params.accelerator, devices=params.devices, precision=params.precision, logger=logger)
+    summary = {
+        "objective": objective, "notes": module.objective.notes, "model": str(out_dir / "model"),
+        "images": len(records), "languages": params.languages, "steps": result.steps, "steps_run": result.steps_run,
+        "batch_size": params.batch_size, "seconds": round(result.seconds, 3),
+        "samples_per_second": round(result.samples_run / result.seconds, 3) if result.steps_run else None,
+        "temperature": round(module.objective.temperature().item(), 6),
+        "task_mix": {objective: 1.0}, "is_global_zero": result.is_global_zero,
+    }
+    if result.is_global_zero:
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+@task(cache_policy=NO_CACHE)
+def score_dual_encoder(model_dir: Path, records: list[ImageCaptions], languages: list[str], batch_size: int = 64,
+                       device: str = "auto") -> dict[str, float]:
+    """Recall@1/5/10 per language and direction, their means, and MRV, on `records` (each caption's first in each
+    language; see `crossmodal_scores`), plus `seconds` spent."""
+    start = time.perf_counter()
+    model = DualEncoder.load(model_dir).to(resolve_device(device))
+    images = model.embed_images([record.image for record in records], batch_size)  # (N, D)
+    texts = torch.stack([model.embed_texts([record.captions[lang][0] for record in records], batch_size)
+                         for lang in languages], dim=1)  # (N, K, D)
+    return {**crossmodal_scores(images, texts, languages), "seconds": round(time.perf_counter() - start, 3)}

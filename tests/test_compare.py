@@ -1,0 +1,125 @@
+"""`embedlab compare` on tiny models: the table's structure, the compute accounting, MLflow's parent and child
+runs, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import mlflow
+import pytest
+from typer.testing import CliRunner
+
+from embedlab.cli import app
+from embedlab.config import load_settings
+from embedlab.errors import UserError
+from embedlab.tasks.comparison import compare_specs, list_variants
+from embedlab.tasks.compare_report import markdown_table
+from conftest import write_small_tasks
+from merging_helpers import perturbed_copy, write_tiny_project
+
+runner = CliRunner()
+TASKS = ["TinySTS", "TinyRetrieval", "TinyClassification"]
+
+
+def compare_section(**changes):
+    return {"tasks": TASKS, "task_options": {"TinyRetrieval": {"sample": {"corpus": 1}}},
+            "samplings": ["proportional"], "merges": ["average", "self_positioning"], "max_seq_length": 32, **changes}
+
+
+@pytest.fixture(scope="module")
+def tiny_compare(tmp_path_factory, tiny_model):
+    """A tiny project as cwd with every variant built (fake trainings, real merges); `embedlab compare` run once.
+    Yields the project folder and the command's result."""
+    root = tmp_path_factory.mktemp("compare")
+    small = write_small_tasks(root / "small").parent
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        write_tiny_project(root, tiny_model, small, compare=compare_section(), prepare={"out": str(small)})
+        joint = root / "results" / "joint" / "joint-proportional"
+        joint.mkdir(parents=True)
+        perturbed_copy(tiny_model, joint / "model", seed=3)
+        (joint / "summary.json").write_text(json.dumps({"steps": 4, "batch_size": 2, "seconds": 5.0}))
+        for method in ("average", "self_positioning"):
+            merged = runner.invoke(app, ["merge", "--trained", "--method", method, "--out", f"results/merge/{method}",
+                                         "--no-track"])
+            assert merged.exit_code == 0, merged.output
+        yield root, runner.invoke(app, ["compare"])
+
+
+def test_compare_writes_one_table_with_the_compute_of_every_variant(tiny_compare):
+    root, result = tiny_compare
+    assert result.exit_code == 0, result.output
+    out = root / "results" / "compare"
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    names = [row["name"] for row in rows]
+    assert names == ["base", "sts", "pairs", "joint-proportional", "merge-average", "merge-self_positioning"]
+    assert [row["kind"] for row in rows] == ["base", "task", "task", "joint", "merge", "merge"]
+    for row in rows:
+        assert list(row["scores"]) == TASKS
+        assert row["average"] == pytest.approx(sum(row["scores"].values()) / 3)
+
+    by_name = {row["name"]: row for row in rows}
+    assert (by_name["base"]["seconds"], by_name["base"]["samples"]) == (0.0, 0)
+    assert (by_name["sts"]["seconds"], by_name["sts"]["samples"]) == (1.5, 4)  # summary: 2 steps of batch 2
+    assert (by_name["joint-proportional"]["seconds"], by_name["joint-proportional"]["samples"]) == (5.0, 8)
+    for method in ("average", "self_positioning"):
+        merge = json.loads((root / "results" / "merge" / method / "summary.json").read_text())
+        row = by_name[f"merge-{method}"]
+        assert row["seconds"] == pytest.approx(1.5 + 3.0 + merge["seconds"])  # both trainings, then the merge
+        search = merge.get("search", {}).get("samples", 0)
+        assert row["samples"] == 4 + 4 + search and row["details"]["merged"] == ["sts", "pairs"]
+    assert by_name["merge-self_positioning"]["details"]["search_samples"] == 12  # 3 steps x 2 tasks x 2 examples
+    assert by_name["merge-average"]["details"]["search_samples"] == 0
+
+    table = (out / "report.md").read_text()
+    header = "| variant | kind | TinySTS | TinyRetrieval | TinyClassification | average | training samples | wall s |"
+    assert header in table
+    assert table.count("\n| ") == 1 + 6 and "| merge-self_positioning | merge |" in table
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == names and set(metrics["sts"]) == {*TASKS, "average", "samples", "seconds"}
+    with (out / "scores.csv").open() as handle:
+        assert [row["variant"] for row in csv.DictReader(handle)] == names
+    assert (out / "chart.png").stat().st_size > 5000
+    assert markdown_table(rows) in result.output
+
+    runs = mlflow.search_runs(experiment_names=["embedlab"], output_format="list")
+    parent = next(run for run in runs if run.info.run_name == "compare")
+    children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(run.data.params["variant"] for run in children) == sorted(names)
+    child = next(run for run in children if run.data.params["variant"] == "merge-self_positioning")
+    assert child.data.metrics["compute/samples"] == by_name["merge-self_positioning"]["samples"]
+    assert child.data.metrics["TinySTS.main_score"] == by_name["merge-self_positioning"]["scores"]["TinySTS"]
+    assert parent.data.metrics["merge-average.average"] == pytest.approx(by_name["merge-average"]["average"])
+    assert parent.data.tags["prefect_flow_name"] == "compare"
+
+
+def test_the_suite_applies_task_options_and_names_unknown_tasks(tiny_compare):
+    settings = load_settings()
+    specs, _ = compare_specs(settings)
+    assert [s.name for s in specs] == TASKS and specs[1].sample == {"corpus": 1}
+    bad = [("compare.tasks=[TinySTSS]", "unknown prepared evaluation task (compare.tasks, compare.task_options) "
+                                        "'TinySTSS'; did you mean 'TinySTS'"),
+           ("compare.task_options={TinyRetrieval: {sample: {qrels: 1}}}",
+            "compare.task_options.TinyRetrieval: Value error, sample: 'qrels' is not a samplable file"),
+           ("compare.task_options={TinySTS: {colour: red}}", "compare.task_options.TinySTS: colour: Extra inputs")]
+    for override, message in bad:
+        with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            compare_specs(load_settings(overrides=[override]))
+
+
+def test_missing_variants_and_bad_params_fail_in_one_line(tiny_compare):
+    root, _ = tiny_compare
+    result = runner.invoke(app, ["compare", "-S", "compare.samplings=[proportional, temperature]"])
+    assert result.exit_code == 2 and result.stderr.startswith(
+        "error: joint variant 'joint-temperature': ") and "joint-temperature/model or its summary.json is missing" \
+        in result.stderr
+    result = runner.invoke(app, ["compare", "-S", "compare.merges=[ties]"])
+    assert result.exit_code == 2 and "merge variant 'ties'" in result.stderr and "--method ties" in result.stderr
+    result = runner.invoke(app, ["compare", "-S", "compare.merges=[tie]"])
+    assert result.exit_code == 2 and "unknown merge method 'tie'; did you mean 'ties'" in result.stderr
+    result = runner.invoke(app, ["compare", "-S", "compare.max_seq_length=0"])
+    assert result.exit_code == 2 and "compare.max_seq_length: Input should be greater than 0" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [v.name for v in list_variants.fn(load_settings())][:3] == ["base", "sts", "pairs"]

@@ -20,11 +20,13 @@ def test_stsbenchmark_matches_mteb(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_scifact_matches_mteb(tmp_path):
     scores = evaluate_json(tmp_path, "SciFact")
     assert scores["main_score"] == scores["ndcg_at_10"] == pytest.approx(0.6451, abs=5e-4)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_banking77_matches_mteb(tmp_path):
     assert evaluate_json(tmp_path, "Banking77Classification")["main_score"] == pytest.approx(0.8004, abs=5e-4)

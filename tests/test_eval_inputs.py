@@ -13,7 +13,7 @@ from conftest import DATA_ROOT, write
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env_python = Path(sys.executable).parent / "embedlab"
-    return subprocess.run([str(env_python), *args], cwd=cwd, capture_output=True, text=True, timeout=900,
+    return subprocess.run([str(env_python), *args], cwd=cwd, capture_output=True, text=True, timeout=3000,
                           env={**__import__("os").environ, "EMBEDLAB_DATA_ROOT": str(DATA_ROOT)})
 
 

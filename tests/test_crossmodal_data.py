@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from pydantic import ValidationError
 
 from conftest import DATA_ROOT, REPO, write
-from embedlab.config import load_settings
+from embedlab.config import PrepareCrossModalParams, load_settings
 from embedlab.errors import DataError, UserError
 from embedlab.image_text.dataset import read_dataset, read_manifest, split_by_image, write_dataset
 from embedlab.image_text.readers import (join_flickr8k_multi30k, read_caption_json, read_flickr8k_captions,
@@ -132,3 +133,27 @@ def test_real_flickr8k_multi30k_dataset(tmp_path):
     manifest = write_image_text_dataset.fn(records, sources, params, DATA_ROOT, tmp_path / "ds")
     assert manifest["splits"]["test"]["captions"] == {"cs": 150, "de": 150, "en": 900, "fr": 150}
     assert manifest["splits"]["train"]["images"] == 800
+
+
+def test_prepare_reads_a_users_caption_json_and_multi30k_files(tmp_path, images):
+    coco = write(tmp_path / "coco.json", json.dumps({
+        "images": [{"id": n, "file_name": name} for n, name in enumerate(["111_a.jpg", "222_b.jpg", "333_c.jpg"])],
+        "annotations": [{"image_id": n, "caption": f"caption {n}"} for n in range(3)]}))
+    params = PrepareCrossModalParams(format="caption_json", images=str(images), captions=str(coco), languages=["en"],
+                                     val_images=0, test_images=1)
+    records, sources = read_image_captions.fn(params, tmp_path)
+    manifest = write_image_text_dataset.fn(records, sources, params, tmp_path, tmp_path / "ds")
+    assert manifest["images"] == str(images) and manifest["sources"] == {"coco.json": sources["coco.json"]}
+    assert read_dataset(tmp_path / "ds", tmp_path).splits["test"][0].image.is_file()
+    m30k = multi30k_files(tmp_path / "m30k")  # names Flickr30k files (111.jpg, ...), which the image folder lacks
+    params = PrepareCrossModalParams(format="multi30k", images=str(images), multi30k=str(m30k), multi30k_splits=["train"],
+                                     languages=["en", "de"])
+    with pytest.raises(DataError, match=r"images/111\.jpg: image of '111' not found"):
+        read_image_captions.fn(params, tmp_path)
+
+
+def test_prepare_params_name_the_files_their_format_needs():
+    with pytest.raises(ValidationError, match="needs multi30k"):
+        PrepareCrossModalParams(format="multi30k", multi30k=None)
+    with pytest.raises(ValidationError, match="needs captions"):
+        PrepareCrossModalParams(format="caption_json", captions=None)

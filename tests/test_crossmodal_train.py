@@ -61,6 +61,9 @@ def overrides(tmp_path: Path, tiny_model: Path, dataset: Path, *extra: str) -> l
             f"cache_dir={tmp_path / 'cache'}", *extra]
 
 
+TRAINED_TEXT = ("train_crossmodal.freeze_text=false", "train_crossmodal.max_steps=5")  # Lightning logs every 5 steps
+
+
 @pytest.fixture
 def settings(tmp_path, tiny_model, dataset):
     return load_settings(REPO / "params.yaml", overrides(tmp_path, tiny_model, dataset))
@@ -95,12 +98,10 @@ def test_every_objective_trains_and_is_scored_and_compared(settings, tmp_path):
     assert all(f"| {name} | 2 |" in table for name in OBJECTIVES) and "mR de" in table
 
 
-def test_train_and_evaluate_flows_record_mlflow_runs(project, tiny_model, dataset):
+def test_train_flow_records_an_mlflow_run_with_scores_and_notes(project, tiny_model, dataset):
     """With the text tower trained end to end (the `full` profile's setting)."""
-    request = CrossModalRequest(objective="cusa", params_file=str(REPO / "params.yaml"),
-                                overrides=overrides(project, tiny_model, dataset, "train_crossmodal.freeze_text=false",
-                                                    "train_crossmodal.max_steps=5"))  # Lightning logs every 5 steps
-    result = train_crossmodal(request)
+    result = train_crossmodal(CrossModalRequest(objective="cusa", params_file=str(REPO / "params.yaml"),
+                                                overrides=overrides(project, tiny_model, dataset, *TRAINED_TEXT)))
     assert result["steps"] == 5 and result["images"] == 2 and "no image teacher" in result["notes"][0]
     saved = json.loads((project / "out" / "cusa" / "metrics.json").read_text())
     assert saved["scores"]["mrv"] == result["scores"]["mrv"]
@@ -108,15 +109,33 @@ def test_train_and_evaluate_flows_record_mlflow_runs(project, tiny_model, datase
     assert run.data.params["objective"] == "cusa" and "no image teacher" in run.data.tags["notes"]
     logged = {"train/loss", "train/csa", "train/usa", "eval/mean_recall", "eval/mrv", "eval/t2i.de.recall_at_1"}
     assert logged <= set(run.data.metrics)
-    # the evaluation suite's outputs for the crossmodal_retrieval task type, on the same split
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_evaluate_flow_writes_the_evaluation_suites_outputs(project, tiny_model, dataset):
+    """The crossmodal_retrieval task type through `evaluate-crossmodal`: the same scores as training reported."""
+    trained = train_crossmodal(CrossModalRequest(objective="clip", params_file=str(REPO / "params.yaml"), track=False,
+                                                 overrides=overrides(project, tiny_model, dataset)))
     task = CrossModalEvalSpec(dataset=str(dataset), languages=["en", "de"])
-    request = EvaluateCrossModalRequest(model=str(project / "out" / "cusa" / "model"), task=task,
+    request = EvaluateCrossModalRequest(model=str(project / "out" / "clip" / "model"), task=task,
                                         output=str(project / "eval"), params_file=str(REPO / "params.yaml"),
                                         overrides=overrides(project, tiny_model, dataset))
     scored = evaluate_crossmodal(request)
-    assert scored[task.name]["main_score"] == pytest.approx(result["scores"]["mean_recall"])
+    assert scored[task.name]["main_score"] == pytest.approx(trained["scores"]["mean_recall"])
     assert {"results.json", "report.md", "metrics.json"} <= {p.name for p in (project / "eval").iterdir()}
-    assert len(mlflow.search_runs(experiment_names=["embedlab"], output_format="list")) == 2
+    run = mlflow.search_runs(experiment_names=["embedlab"], output_format="list")[0]
+    assert run.data.metrics["Flickr8kMulti30kRetrieval.mrv"] == pytest.approx(trained["scores"]["mrv"])
+
+
+def test_training_resumes_from_the_last_checkpoint(settings, tmp_path):
+    params = settings.params.train_crossmodal
+    data = read_image_text_data.fn(settings.path(params.dataset), settings.data_root, params.languages)
+    features = encode_locked_text.fn(params, data.splits["train"], settings.cache_dir)
+    train_dual_encoder.fn(data.splits["train"], params, "one_to_k", None, tmp_path / "run", False, features)
+    longer = params.model_copy(update={"max_steps": 3})
+    summary = train_dual_encoder.fn(data.splits["train"], longer, "one_to_k", None, tmp_path / "run", False, features)
+    assert (summary["steps"], summary["steps_run"]) == (3, 1)
 
 
 def test_saved_dual_encoder_loads_back_with_the_same_embeddings(tmp_path, tiny_model, dataset):

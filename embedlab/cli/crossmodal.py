@@ -1,0 +1,135 @@
+"""`embedlab prepare-crossmodal`, `train-crossmodal`, `evaluate-crossmodal`, `compare-crossmodal` (papers 4, 7)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.errors import UserError
+
+
+@app.command("prepare-crossmodal")
+def prepare_crossmodal(
+    output: Annotated[str | None, typer.Option("--output", "-o", help="dataset folder (default: prepare_crossmodal.out)")] = None,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Join image captions across languages, split by image (seeded), write the versioned dataset (papers 4, 7)."""
+    from embedlab.config import load_settings
+    from embedlab.tasks.image_text import read_image_captions
+
+    with user_errors():  # caption files and images are checked before Prefect starts
+        settings = load_settings(params, overrides or [])
+        read_image_captions.fn(settings.params.prepare_crossmodal, settings.data_root)
+
+    from embedlab.flows.crossmodal import CrossModalRequest
+    from embedlab.flows.crossmodal import prepare_crossmodal as prepare_flow
+
+    request = CrossModalRequest(output=output, params_file=params_file(params), overrides=overrides or [])
+    with user_errors():
+        manifest = prepare_flow(request)
+    out = settings.path(output or settings.params.prepare_crossmodal.out)
+    for name, split in manifest["splits"].items():
+        counts = ", ".join(f"{lang} {n}" for lang, n in split["captions"].items())
+        typer.echo(f"{name:<6} {split['images']:>6} images  captions: {counts}")
+    typer.echo(f"version {manifest['version']} -> {shown(out)}")
+
+
+@app.command("train-crossmodal")
+def train_crossmodal(
+    objective: Annotated[str | None, typer.Option("--objective", help="clip | one_to_k | cusa (default: train_crossmodal.objective)")] = None,
+    no_track: NoTrackOption = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Train an image–text dual encoder with one objective; score Recall@K per language and MRV (papers 4, 7)."""
+    from embedlab.config import load_settings
+    from embedlab.image_text.dataset import read_manifest
+    from embedlab.models.model_source import model_source
+    from embedlab.models.objectives import objective_params
+
+    with user_errors():  # objective, its parameters, the dataset and the towers are checked before Prefect starts
+        settings = load_settings(params, overrides or [])
+        chosen = settings.params.train_crossmodal
+        name = objective or chosen.objective
+        objective_params(name, chosen.objectives.get(name, {}))
+        read_manifest(settings.path(chosen.dataset))
+        for spec in (chosen.text_tower, chosen.image_tower):
+            if isinstance(spec, str):
+                model_source(spec)
+
+    from embedlab.flows.crossmodal import CrossModalRequest
+    from embedlab.flows.crossmodal import train_crossmodal as train_flow
+
+    request = CrossModalRequest(objective=name, params_file=params_file(params),
+                                overrides=overrides or [], track=not no_track)
+    with user_errors():
+        result = train_flow(request)
+    if "scores" in result:
+        s = result["scores"]
+        typer.echo(f"{name}: mean recall {100 * s['mean_recall']:.2f}%  MRV {s['mrv']:.2f}  "
+                   f"({result['train_seconds']:.0f} s training) -> {shown(settings.path(chosen.output) / name)}")
+
+
+@app.command("compare-crossmodal")
+def compare_crossmodal(
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Write the comparison table of every objective trained under train_crossmodal.output."""
+    from embedlab.config import load_settings
+    from embedlab.tasks.crossmodal_report import write_comparison
+
+    with user_errors():
+        settings = load_settings(params, overrides or [])
+        path = write_comparison(settings.path(settings.params.train_crossmodal.output))
+    typer.echo(path.read_text(encoding="utf-8"))
+    typer.echo(f"-> {shown(path)}")
+
+
+@app.command("evaluate-crossmodal")
+def evaluate_crossmodal(
+    model: Annotated[str, typer.Option("--model", "-m", help="a dual-encoder folder (from train-crossmodal)")],
+    split: Annotated[str | None, typer.Option("--split", help="val | test (default: train_crossmodal.eval_split)")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="output folder")] = "results/evaluate-crossmodal",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    no_track: NoTrackOption = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Score a dual encoder on the crossmodal_retrieval task: Recall@K per language and direction, MRV."""
+    from pydantic import ValidationError
+
+    from embedlab.config import load_settings
+    from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
+    from embedlab.image_text.dataset import read_manifest
+
+    with user_errors():  # the model folder, the dataset and the split are checked before Prefect starts
+        settings = load_settings(params, overrides or [])
+        chosen = settings.params.train_crossmodal
+        try:
+            spec = CrossModalEvalSpec(dataset=chosen.dataset, languages=chosen.languages, split=split or chosen.eval_split)
+        except ValidationError as exc:
+            raise UserError(f"--split: {exc.errors()[0]['msg']}") from None
+        if not (settings.path(model) / "dual_encoder.json").is_file():
+            raise UserError(f"{model} is not a dual-encoder folder (no dual_encoder.json); train one with "
+                            "`embedlab train-crossmodal`")
+        read_manifest(settings.path(chosen.dataset))
+
+    from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest
+    from embedlab.flows.evaluate_crossmodal import evaluate_crossmodal as evaluate_flow
+
+    request = EvaluateCrossModalRequest(model=model, task=spec, output=output, overrides=overrides or [],
+                                        params_file=params_file(params), track=not no_track)
+    with user_errors():
+        results = evaluate_flow(request)
+    if as_json:
+        sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")
+        return
+    scores = results[spec.name]
+    typer.echo(f"{spec.name} ({spec.split}): mean recall {100 * scores['mean_recall']:.2f}%  MRV {scores['mrv']:.2f}  "
+               + "  ".join(f"{lang} {100 * scores[f'{lang}.mean_recall']:.2f}%" for lang in spec.languages))

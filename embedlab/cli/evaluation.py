@@ -1,0 +1,94 @@
+"""`embedlab evaluate`, `prepare` and `tasks`: the evaluation suite."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str | None, typer.Option("--model", "-m", help="model folder, Hugging Face id, or 'minilm'")] = None,
+    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="evaluation task name (repeatable)")] = None,
+    task_file: Annotated[list[Path] | None, typer.Option("--task-file", help="YAML file of user tasks")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="output folder")] = None,
+    no_track: NoTrackOption = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Evaluate an embedding model on evaluation tasks (scores are mteb's)."""
+    from embedlab.config import load_settings
+    from embedlab.eval_tasks.loading import load_tasks
+    from embedlab.models.model_source import model_source
+
+    with user_errors():  # check the user's input before Prefect starts, so mistakes fail fast in one line
+        settings = load_settings(params, overrides or [])
+        chosen = settings.params.evaluate
+        names = task or ([] if task_file else chosen.tasks)
+        files = task_file or [settings.path(p) for p in chosen.task_files]
+        if chosen.source == "local":
+            load_tasks(names, files, settings.data_root)
+        else:
+            from embedlab.tasks.evaluation import hub_task
+
+            [hub_task(name) for name in names]
+        model_source(model or chosen.model)
+
+    from embedlab.flows.evaluate import EvaluateRequest
+    from embedlab.flows.evaluate import evaluate as evaluate_flow
+    from embedlab.tasks.report import HEADLINE_METRICS
+
+    request = EvaluateRequest(model=model, tasks=names, task_files=[str(p) for p in files], output=output,
+                              params_file=params_file(params), overrides=overrides or [],
+                              track=not no_track)
+    with user_errors():
+        results = evaluate_flow(request)
+    if as_json:
+        sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")
+        return
+    typer.echo(f"{'task':<28} {'main score':>10}  other metrics")
+    for name, values in results.items():
+        others = "  ".join(f"{k}={values[k]:.4f}" for k in HEADLINE_METRICS if k in values)
+        typer.echo(f"{name:<28} {values['main_score']:>10.4f}  {others}")
+
+
+@app.command()
+def prepare(
+    output: Annotated[str | None, typer.Option("--output", "-o", help="output folder (default: prepare.out)")] = None,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Validate the evaluation tasks of params.yaml and write them as normalised JSON lines (DVC stage `prepare`)."""
+    from embedlab.config import load_settings
+    from embedlab.tasks.prepare import configured_tasks
+
+    with user_errors():  # names, task files and params are checked before Prefect starts
+        settings = load_settings(params, overrides or [])
+        configured_tasks.fn(settings)
+
+    from embedlab.flows.prepare import PrepareRequest
+    from embedlab.flows.prepare import prepare as prepare_flow
+
+    request = PrepareRequest(output=output, params_file=params_file(params), overrides=overrides or [])
+    with user_errors():
+        index = prepare_flow(request)
+    out_dir = settings.path(output or settings.params.prepare.out)
+    for name, entry in index["tasks"].items():
+        counts = ", ".join(f"{role} {file['rows']}" for role, file in entry["files"].items())
+        typer.echo(f"{name:<28} {entry['type']:<20} {counts}  -> {shown(out_dir / entry['folder'])}")
+
+
+@app.command("tasks")
+def list_tasks() -> None:
+    """List the built-in evaluation tasks."""
+    from embedlab.eval_tasks.registry import builtin_specs
+
+    for spec in builtin_specs():
+        typer.echo(f"{spec.name:<28} {spec.type:<16} {spec.resolved_main_score:<16} {spec.description}")

@@ -1,0 +1,105 @@
+"""`embedlab generate sentences|triplets`: training data from an LLM or MLLM (papers 9 and 6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.errors import UserError
+
+
+generate_app = typer.Typer(no_args_is_help=True, help="Generate training data with an LLM or MLLM (papers 9 and 6).")
+app.add_typer(generate_app, name="generate")
+
+
+def _path_override(key: str, path: Path) -> str:
+    """`-S key=<absolute path>`, quoted so that YAML reads any path as a string."""
+    return f"{key}={json.dumps(str(path.expanduser().resolve()))}"
+
+
+def _print_generated(summary: dict, output: Path) -> None:
+    rejected = ", ".join(f"{reason} {n}" for reason, n in summary["rejected"].items() if n) or "none"
+    cost = f"{summary.get('calls', 0)} calls, {summary.get('cache_hits', 0)} cached"
+    typer.echo(f"{summary['rows']} rows -> {shown(output)}  (rejected: {rejected}; {cost})")
+
+
+@generate_app.command("sentences")
+def generate_sentences(
+    source: Annotated[Path | None, typer.Option("--source", help="one sentence per line (default: generate.sentences.source)")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="how many source sentences")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="JSON-lines output file")] = None,
+    no_track: NoTrackOption = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Hierarchical sentences by in-context learning: samples at several similarity levels per sentence."""
+    from embedlab.config import load_settings
+    from embedlab.models.generation.backend import require_model
+    from embedlab.tasks.sentences import read_prompt_file, read_source_sentences
+
+    overrides = list(overrides or [])
+    if source is not None:
+        overrides.append(_path_override("generate.sentences.source", source))
+    if n is not None:
+        overrides.append(f"generate.sentences.n={n}")
+    with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
+        settings = load_settings(params, overrides)
+        chosen = settings.params.generate
+        read_source_sentences.fn(settings.data_root / chosen.sentences.source, 1, chosen.sentences.min_words)
+        read_prompt_file(settings.path(chosen.sentences.prompt))
+        require_model(chosen.llm, "generate.llm")
+
+    from embedlab.flows.generate import GenerateRequest
+    from embedlab.flows.generate import generate_sentences as sentences_flow
+
+    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=output,
+                              track=not no_track)
+    with user_errors():
+        summary = sentences_flow(request)
+    _print_generated(summary, settings.path(output or chosen.sentences.output))
+
+
+@generate_app.command("triplets")
+def generate_triplets(
+    images: Annotated[Path | None, typer.Option("--images", help="image folder (default: generate.triplets.images)")] = None,
+    captions: Annotated[str | None, typer.Option("--captions", help="captions CSV (image,caption), or 'mllm'")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="JSON-lines output file")] = None,
+    no_track: NoTrackOption = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """(reference image, modification text, target image) triplets from captions and image similarity."""
+    from embedlab.config import load_settings
+    from embedlab.models.generation.backend import require_model
+    from embedlab.tasks.triplets import MLLM, list_images, read_captions
+
+    overrides = list(overrides or [])
+    if images is not None:
+        overrides.append(_path_override("generate.triplets.images", images))
+    if captions is not None:
+        overrides.append("generate.triplets.captions=mllm" if captions == MLLM
+                         else _path_override("generate.triplets.captions", Path(captions)))
+    with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
+        settings = load_settings(params, overrides)
+        chosen = settings.params.generate
+        images_found = list_images.fn(settings.data_root / chosen.triplets.images)
+        if chosen.triplets.captions == MLLM:
+            require_model(chosen.mllm, "generate.mllm")
+        else:
+            read_captions.fn(settings.data_root / chosen.triplets.captions, images_found, chosen.triplets.caption_index)
+        if len(images_found) <= chosen.triplets.rank_window[1]:
+            raise UserError(f"rank_window ends at {chosen.triplets.rank_window[1]}, but the image folder holds "
+                            f"{len(images_found)} images")
+
+    from embedlab.flows.generate import GenerateRequest
+    from embedlab.flows.generate import generate_triplets as triplets_flow
+
+    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=output,
+                              track=not no_track)
+    with user_errors():
+        summary = triplets_flow(request)
+    _print_generated(summary, settings.path(output or chosen.triplets.output))

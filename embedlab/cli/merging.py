@@ -1,0 +1,100 @@
+"""`embedlab merge` and `embedlab compare` (the comparison of Li et al. 2024)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.errors import UserError
+
+
+def _method_override(method: str, item: str) -> str:
+    """`-S key=value` without a dot sets a parameter of the merge method: `merge.methods.<method>.key=value`."""
+    return item if "." in item.split("=", 1)[0] else f"merge.methods.{method}.{item}"
+
+
+@app.command()
+def merge(
+    method: Annotated[str, typer.Option("--method", help="merge method, e.g. ties (a wrong name lists them)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder of the merged sentence-transformers model")],
+    base: Annotated[str | None, typer.Option("--base", help="the model the others were fine-tuned from")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="a fine-tuned model (repeatable)")] = None,
+    trained: Annotated[bool, typer.Option("--trained", help="merge the per-task models of `embedlab train` "
+                                          "(<train.output>/<task>/model for train.joint_tasks, else every task) "
+                                          "onto train.base")] = False,
+    no_track: NoTrackOption = False,
+    params: ParamsOption = None,
+    overrides: Annotated[list[str] | None, typer.Option(
+        "-S", "--set", help="a method parameter (e.g. -S density=0.3), or a dotted params.yaml key")] = None,
+) -> None:
+    """Merge fine-tuned models (folders, 'minilm' or Hub ids) that share the base's architecture.
+
+    `self_positioning` learns its coefficients on a probe set drawn from the training tasks of params.yaml."""
+    from embedlab.config import load_settings
+    from embedlab.models.merging import get_method, method_params
+    from embedlab.models.merging.folder import check_out_dir, local_folder
+    from embedlab.models.merging.weights import index_models
+    from embedlab.train_tasks import check_names
+
+    overrides = [_method_override(method, item) for item in overrides or []]
+    with user_errors():  # method, parameters, architectures (safetensors headers only) and --out are checked before Prefect starts
+        settings = load_settings(params, overrides)
+        chosen = method_params(method, settings.params.merge.methods.get(method, {}))
+        train = settings.params.train
+        if trained and model:
+            raise UserError("give --model (repeatable) or --trained, not both")
+        if trained:
+            base = base or train.base
+            model = [str(settings.path(train.output) / name / "model") for name in train.joint_tasks or train.tasks]
+        if not base or not model:
+            raise UserError("give --base and --model (repeatable), or --trained")
+        if get_method(method).search is not None:  # the probe set's training tasks
+            check_names(list(getattr(chosen, "tasks", None) or train.joint_tasks or train.tasks), train.tasks)
+        folders = [local_folder(spec) for spec in [base, *model]]
+        index_models(folders[0], folders[1:])
+        check_out_dir(settings.path(out), folders)
+
+    from embedlab.flows.merge import MergeRequest
+    from embedlab.flows.merge import merge as merge_flow
+
+    request = MergeRequest(base=base, models=model, method=method, out=str(out),
+                           params_file=params_file(params), overrides=overrides, track=not no_track)
+    with user_errors():
+        summary = merge_flow(request)
+    typer.echo(f"merged {len(model)} models with {method} {summary['params']} "
+               f"({summary['tensors']} tensors, {summary['seconds']:.1f} s) -> {shown(Path(summary['out']))}")
+
+
+@app.command("compare")
+def compare_command(
+    output: Annotated[str | None, typer.Option("--output", "-o", help="output folder (default: compare.output)")] = None,
+    no_track: Annotated[bool, typer.Option("--no-track", help="do not record MLflow runs")] = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Score the base, the per-task models, joint trainings and merges on one suite; one table with compute
+    (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
+    from embedlab.config import load_settings
+    from embedlab.models.merging import get_method
+    from embedlab.tasks.comparison import compare_specs, list_variants
+
+    with user_errors():  # params, the suite and every variant's folder are checked before Prefect starts
+        settings = load_settings(params, overrides or [])
+        for method in settings.params.compare.merges:
+            get_method(method)
+        compare_specs(settings)
+        list_variants.fn(settings)
+
+    from embedlab.flows.compare import CompareRequest
+    from embedlab.flows.compare import compare as compare_flow
+    from embedlab.tasks.compare_report import markdown_table
+
+    request = CompareRequest(output=output, params_file=params_file(params), overrides=overrides or [],
+                             track=not no_track)
+    with user_errors():
+        result = compare_flow(request)
+    typer.echo(markdown_table(result["rows"]))
+    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

@@ -1,0 +1,129 @@
+"""params.yaml, validated: the one source of configuration, passed down as typed objects.
+
+Each section's model lives in a module of this package; this one reads the file, applies profiles and `-S`
+overrides, and validates the whole."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from embedlab.config.crossmodal import PrepareCrossModalParams, TrainCrossModalParams
+from embedlab.config.cse import CseParams, DiagnosticsParams, ParadigmParams
+from embedlab.config.evaluation import EvaluateParams, PrepareParams, TrackingParams
+from embedlab.config.generation import GenerateParams
+from embedlab.config.section import Section
+from embedlab.config.training import CompareParams, MergeParams, TrainParams
+from embedlab.errors import UserError
+
+__all__ = ["CseParams", "DiagnosticsParams", "ParadigmParams", "Params", "PrepareCrossModalParams", "Settings",
+           "TrainCrossModalParams", "TrainParams", "load_settings", "parse_override"]
+
+DATA_ROOT_ENV = "EMBEDLAB_DATA_ROOT"
+
+
+class Params(Section):
+    data_root: str = "../shared/data"
+    cache_dir: str = ".cache"
+    prepare: PrepareParams = Field(default_factory=PrepareParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    tracking: TrackingParams = Field(default_factory=TrackingParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    merge: MergeParams = Field(default_factory=MergeParams)
+    generate: GenerateParams = Field(default_factory=GenerateParams)
+    prepare_crossmodal: PrepareCrossModalParams = Field(default_factory=PrepareCrossModalParams)
+    train_crossmodal: TrainCrossModalParams = Field(default_factory=TrainCrossModalParams)
+    cse: CseParams = Field(default_factory=CseParams)
+    compare: CompareParams = Field(default_factory=CompareParams)
+
+
+class Settings:
+    """Validated params plus the folder that relative paths in them start from."""
+
+    def __init__(self, params: Params, project_dir: Path):
+        self.params = params
+        self.project_dir = project_dir
+
+    def path(self, value: str | Path) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.project_dir / path)
+
+    @property
+    def data_root(self) -> Path:
+        return self.path(os.environ.get(DATA_ROOT_ENV) or self.params.data_root).resolve()
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path(self.params.cache_dir)
+
+    @property
+    def tracking_uri(self) -> str:
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.params.tracking.tracking_uri
+        return uri or f"sqlite:///{self.path('mlflow.db').resolve()}"
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"-S {dotted}: {part!r} is not a section")
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.sub=value` with the value read as YAML (numbers, booleans, lists)."""
+    if "=" not in text:
+        raise UserError(f"-S {text!r}: expected key=value, e.g. -S evaluate.batch_size=32")
+    key, raw = text.split("=", 1)
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        return key.strip(), raw
+
+
+def _apply_profiles(raw: dict[str, Any], overrides: list[tuple[str, Any]], path: Path) -> None:
+    """A section's `profile` names an entry of its `profiles` whose values replace the section's own;
+    `-S` overrides of that section still win. Precedence: params.yaml < profile < -S."""
+    for name, section in raw.items():
+        if not isinstance(section, dict) or not section.get("profile"):
+            continue
+        profiles = section.get("profiles") or {}
+        if section["profile"] not in profiles:
+            raise UserError(f"{path}: {name}.profile: profile {section['profile']!r} is not in {name}.profiles {sorted(profiles)}")
+        section.update(profiles[section["profile"]])
+        for key, value in overrides:
+            if key.startswith(f"{name}.") and not key.startswith(f"{name}.profiles."):
+                _set_dotted(raw, key, value)
+
+
+def load_settings(params_file: Path | None = None, overrides: list[str] = ()) -> Settings:
+    """Read params.yaml (default: ./params.yaml if present, else built-in defaults) and apply -S overrides.
+
+    Raises UserError naming the file and the key for a value of the wrong type or an unknown key.
+    """
+    path = params_file or Path("params.yaml")
+    if params_file and not path.is_file():
+        raise UserError(f"params file {path} does not exist")
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise UserError(f"{path}: not valid YAML ({exc})".splitlines()[0]) from None
+    parsed = [parse_override(item) for item in overrides]
+    for key, value in parsed:
+        _set_dotted(raw, key, value)
+    _apply_profiles(raw, parsed, path)
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"{path}: {key}: {first['msg']} (got {first.get('input')!r})") from None
+    return Settings(params, path.resolve().parent if path.is_file() else Path.cwd())

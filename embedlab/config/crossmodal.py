@@ -1,0 +1,86 @@
+"""The `prepare_crossmodal` and `train_crossmodal` sections of params.yaml (papers 4 and 7)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from embedlab.config.section import Section
+
+
+CROSSMODAL_LANGUAGES = ["en", "de", "fr", "cs"]
+TINY_VIT = {"model_type": "vit", "image_size": 64, "patch_size": 8, "hidden_size": 128, "num_hidden_layers": 4,
+            "num_attention_heads": 4, "intermediate_size": 256}
+
+
+class PrepareCrossModalParams(Section):
+    """`prepare_crossmodal`: the versioned image–caption dataset (papers 4 and 7; `embedlab prepare-crossmodal`).
+
+    `format`: `flickr8k_multi30k` joins the Flickr8k `captions` CSV with the Multi30K files under `multi30k`
+    (`raw/<split>.<lang>`, `image_splits/<split>.txt`) for the same photos; `multi30k` reads Multi30K-style files
+    alone (`images` then holds the Flickr30k photos); `caption_json` reads a COCO or Karpathy JSON `captions`.
+    Paths lie under data_root (or are absolute). Val and test images are drawn (seeded) from the images with a
+    caption in every one of `languages`.
+    """
+
+    format: Literal["flickr8k_multi30k", "multi30k", "caption_json"] = "flickr8k_multi30k"
+    images: str = "image_text/flickr8k_1000/images"
+    captions: str | None = "image_text/flickr8k_1000/captions.txt"
+    caption_language: str = Field("en", description="language of the `captions` file")
+    multi30k: str | None = "image_text/multi30k"
+    multi30k_splits: list[str] = Field(default_factory=lambda: ["train", "val", "test_2016_flickr"], min_length=1)
+    languages: list[str] = Field(default_factory=lambda: list(CROSSMODAL_LANGUAGES), min_length=1)
+    val_images: int = Field(50, ge=0)
+    test_images: int = Field(150, gt=0)
+    seed: int = 42
+    out: str = "data/crossmodal"
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> PrepareCrossModalParams:
+        needed = {"flickr8k_multi30k": ("captions", "multi30k"), "multi30k": ("multi30k",),
+                  "caption_json": ("captions",)}[self.format]
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"format {self.format!r} needs {', '.join(missing)}")
+        return self
+
+
+class TrainCrossModalParams(Section):
+    """`train_crossmodal`: an image–text dual encoder (`embedlab train-crossmodal`, papers 4 and 7).
+
+    `image_tower`: a Hugging Face vision model (folder or Hub id) or a config to build from scratch (a dict with
+    `model_type`); `text_tower`: a sentence encoder ('minilm', folder or Hub id). `objectives` holds each
+    objective's parameters by name (checked against `embedlab.models.objectives` when training starts). `lr` is
+    for the weights trained from scratch (projection heads, objective parameters, a from-config image tower),
+    `image_lr` (null: `lr`) and `text_lr` for the towers' backbones; `freeze_text` locks the text backbone
+    (only its projection trains; its features are computed once). `batch_size` counts images; each brings
+    one caption per language. `profile: full` selects the paper-scale towers of `profiles.full` for GPUs.
+    """
+
+    dataset: str = "data/crossmodal"
+    languages: list[str] = Field(default_factory=lambda: list(CROSSMODAL_LANGUAGES), min_length=1)
+    objective: str = "one_to_k"
+    objectives: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    image_tower: str | dict[str, Any] = Field(default_factory=lambda: dict(TINY_VIT))
+    text_tower: str = "minilm"
+    embedding_dim: int = Field(256, gt=0)
+    max_seq_length: int = Field(32, gt=0)
+    batch_size: int = Field(32, gt=1)
+    max_steps: int = Field(150, gt=0)
+    lr: float = Field(3e-4, gt=0)
+    image_lr: float | None = Field(None, gt=0)
+    text_lr: float = Field(3e-5, gt=0)
+    freeze_text: bool = Field(False, description="lock the text backbone (its features are computed once)")
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)
+    seed: int = 42
+    eval_split: Literal["val", "test"] = "test"
+    eval_batch_size: int = Field(64, gt=0)
+    output: str = "results/crossmodal"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    precision: str = "auto"
+    checkpoint_every: int = Field(500, gt=0, description="steps between Lightning checkpoints")
+    profile: str | None = None
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)

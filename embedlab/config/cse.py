@@ -1,0 +1,81 @@
+"""The `cse` section of params.yaml: sentence-representation learning (papers 8 and 9)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from embedlab.config.section import Section
+from embedlab.eval_tasks.spec import FileSpec
+
+
+class ParadigmParams(Section):
+    """`cse.paradigm`: the unified gradient paradigm's components (paper 8, arXiv 2402.18281), applied to the
+    objective; null keeps the objective's own. The paper's modified non-contrastive losses use margin 0.3,
+    weight_temperature 0.05 and ratio 1.5 (1.75 for alignment + uniformity)."""
+
+    margin: float | None = Field(None, description="GD: rows whose positive margin is at least this get no gradient")
+    weight_temperature: float | None = Field(None, gt=0, description="W: softmax temperature over the negatives")
+    weight_power: float | None = Field(None, gt=0, description="W: power of the similarity over the negatives")
+    ratio: float | None = Field(None, gt=0, description="R: scale of the positive pull")
+
+    @model_validator(mode="after")
+    def _one_weight(self) -> ParadigmParams:
+        if self.weight_temperature is not None and self.weight_power is not None:
+            raise ValueError("give weight_temperature or weight_power, not both")
+        return self
+
+
+class DiagnosticsParams(Section):
+    """`cse.diagnostics`: alignment, uniformity and FDI (paper 9) every `every` steps, on `holdout` of the training
+    data (held out of training) and on evaluation pairs: rows of `eval_files` (STS-B layout, under data_root)
+    scoring at least `min_score`. Each set is a seeded sample of at most `max_pairs` pairs."""
+
+    every: int = Field(25, gt=0)
+    holdout: float = Field(0.1, gt=0, lt=1)
+    max_pairs: int = Field(256, gt=1)
+    min_score: float = 4.0
+    eval_files: list[str] = Field(default_factory=lambda: ["stsb/sts-dev.csv", "stsb/sts-train.csv"], min_length=1)
+    batch_size: int = Field(64, gt=0)
+
+
+class CseParams(Section):
+    """`cse` section: sentence-representation learning in the SimCSE setting (`embedlab cse`, papers 8 and 9).
+
+    `data`: `wiki` (unsupervised: two dropout views of each line of `wiki`), `nli` ((premise, entailment,
+    contradiction) triples of `nli`) or `generated` (the hierarchical sentences of `generate.sentences.output`).
+    `objective` names a loss of `embedlab.models.losses.CSE_OBJECTIVES`; `options` are its own keyword
+    parameters (e.g. `angular_margin` of arccon) and `paradigm` the components applied to it. `max_steps` null
+    trains one epoch. `temperature` τ is the contrastive objectives' (scale 1/τ). The trained model is evaluated
+    on `evaluate` (built-in evaluation tasks) with the `evaluate` section's device and batch size.
+    """
+
+    objective: str = "infonce"
+    data: Literal["wiki", "nli", "generated"] = "wiki"
+    wiki: FileSpec = Field(default_factory=lambda: FileSpec(
+        path="simcse/wiki1m_for_simcse_first11914.txt", format="tsv", header=False, columns={"text": 0}))
+    nli: FileSpec = Field(default_factory=lambda: FileSpec(
+        path="nli/nli_triples_for_simcse_from_dev.csv",
+        columns={"anchor": "sent0", "positive": "sent1", "negative": "hard_neg"}))
+    options: dict[str, Any] = Field(default_factory=dict)
+    paradigm: ParadigmParams = Field(default_factory=ParadigmParams)
+    base: str = "minilm"
+    output: str = "results/cse"
+    seed: int = 42
+    batch_size: int = Field(32, gt=1)
+    max_steps: int | None = Field(100, gt=0)
+    lr: float = Field(2e-5, gt=0)
+    warmup_ratio: float = Field(0.0, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_seq_length: int = Field(32, gt=0)
+    temperature: float = Field(0.05, gt=0)
+    pooling: Literal["mean", "cls"] | None = None
+    normalize: bool | None = None
+    accelerator: str = "auto"
+    precision: str = "auto"
+    checkpoint_every: int = Field(50, gt=0)
+    evaluate: list[str] = Field(default_factory=lambda: ["STSBenchmark"], min_length=1)
+    diagnostics: DiagnosticsParams = Field(default_factory=DiagnosticsParams)
+    profile: str | None = None
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -1,0 +1,38 @@
+"""The `evaluate`, `prepare` and `tracking` sections of params.yaml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from embedlab.config.section import Section
+
+
+DEFAULT_TASKS = ["STSBenchmark", "SciFact", "Banking77Classification"]
+
+
+class EvaluateParams(Section):
+    """`evaluate` section: what to evaluate and how."""
+
+    model: str = "minilm"
+    tasks: list[str] = Field(default_factory=lambda: list(DEFAULT_TASKS))
+    task_files: list[str] = Field(default_factory=list)
+    source: Literal["local", "hub"] = Field("local", description="local files under data_root, or mteb's Hub datasets")
+    batch_size: int = Field(64, gt=0)
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
+    output: str = "results/evaluate"
+
+
+class PrepareParams(Section):
+    """`prepare` section: where the validated, normalised evaluation data is written."""
+
+    out: str = "data/prepared"
+
+
+class TrackingParams(Section):
+    """`tracking` section: MLflow. `tracking_uri` null means a SQLite file in the project."""
+
+    tracking_uri: str | None = None
+    experiment: str = "embedlab"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
 from embedlab.tasks.tracking import lightning_logger, log_training, open_training_run
-from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model
+from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
 
 
 class TrainRequest(BaseModel):
@@ -34,6 +34,7 @@ def train(request: TrainRequest) -> dict[str, Any]:
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
     params = settings.params.train
     names = (params.joint_tasks or list(params.tasks)) if request.joint else [request.task]
+    warn_if_unmergeable(params.base)
     tasks = read_train_tasks(names, params, settings.data_root)
     tasks = [mine_negatives(t, params.base, settings.data_root, settings.cache_dir, params.max_seq_length)
              for t in tasks]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from huggingface_hub import snapshot_download
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -18,8 +19,11 @@ from embedlab.errors import DataError
 from embedlab.models.data_module import TaskMixDataModule
 from embedlab.models.embedding_module import EmbeddingModule
 from embedlab.models.encoder import fingerprint, load_encoder
+from embedlab.models.merging.weights import merge_blockers
 from embedlab.models.mining import mine_hard_negatives
+from embedlab.models.model_source import model_source
 from embedlab.models.trainer import fit
+from embedlab.tasks.logs import run_logger
 from embedlab.train_tasks import check_names, load_train_task
 from embedlab.train_tasks.retrieval import add_hard_negatives, read_data
 from embedlab.train_tasks.task import TrainTask
@@ -67,6 +71,23 @@ def mine_negatives(train_task: TrainTask, base: str, data_root: Path, cache_dir:
                         f"{train_task.spec.hard_negatives} hard negative(s) after skipping "
                         f"{train_task.spec.mining_skip}; lower mining_skip or hard_negatives")
     return mined
+
+
+@task(cache_policy=NO_CACHE)
+def warn_if_unmergeable(base: str) -> list[str]:
+    """Warn (Prefect log) where `embedlab merge` could not use `base` later as the θ0 of its task vectors;
+    returns the warnings. A Hub id is checked where it is in the local cache."""
+    source = Path(model_source(base))
+    if not source.is_dir():
+        try:
+            source = Path(snapshot_download(str(source), local_files_only=True))
+        except (OSError, ValueError):
+            return []
+    warnings = [f"base model {base}: the merge step could not use it later: {reason}"
+                for reason in merge_blockers(source)]
+    for warning in warnings:
+        run_logger().warning(warning)
+    return warnings
 
 
 @task(cache_policy=NO_CACHE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from embedlab.config import load_settings
 from embedlab.errors import DataError, UserError
 from embedlab.flows.train import TrainRequest, train
 from embedlab.models.task_mix import TaskMixBatchSampler, task_probabilities
-from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model
+from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
 
 TASKS = list(load_settings(REPO / "params.yaml").params.train.tasks)
 
@@ -173,6 +174,16 @@ def test_empty_training_file_is_a_one_line_data_error(small, tmp_path):
         run(small(f"train.tasks.classification.files.train.path={empty}"), ["classification"], "x")
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "out" / "x").exists()
+
+
+def test_a_base_that_merging_could_not_use_is_warned_about(tiny_model, tmp_path):
+    assert warn_if_unmergeable.fn(str(tiny_model)) == []
+    pickled = Path(shutil.copytree(tiny_model, tmp_path / "pickled"))  # weights as an old pytorch_model.bin
+    torch.save(load_file(pickled / "model.safetensors"), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    [warning] = warn_if_unmergeable.fn(str(pickled))
+    assert warning.startswith(f"base model {pickled}: the merge step could not use it later: ")
+    assert "pytorch_model.bin only" in warning and "\n" not in warning
 
 
 @pytest.mark.parametrize("override, message", [

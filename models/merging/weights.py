@@ -123,6 +123,18 @@ class _Reader:
         return self._handles[entry.file].get_tensor(entry.name)
 
 
+def merge_blockers(folder: Path) -> list[str]:
+    """Why `merge_weights` could not take this model folder as a base or a model (empty: it can): weights in
+    pickles only, no weights, or no floating-point tensor to merge (a quantised checkpoint)."""
+    try:
+        index = tensor_index(folder)
+    except UserError as exc:
+        return [str(exc)]
+    if not any(entry.is_float for entry in index.values()):
+        return [f"{folder}: no floating-point weights (quantised?); merging combines floating-point tensors"]
+    return []
+
+
 def _keys_by_file(index: Mapping[str, TensorEntry]) -> dict[Path, list[str]]:
     files: dict[Path, list[str]] = {}
     for key, entry in index.items():

@@ -25,6 +25,7 @@ from embedlab.flows.generate import GenerateRequest, generate_sentences
 from embedlab.models.generation.backend import Completion
 from embedlab.tasks.sentences import parse_levels, read_prompt_file, read_source_sentences, sentence_prompt
 from generation_helpers import ChatServer, build_tiny_causal_lm, chat_reply, user_text
+from test_dvc_pipeline import pipeline, set_params  # noqa: F401  (the fixture is used by name)
 
 PROMPT = REPO / "prompts" / "hierarchical_sentences.txt"
 runner = CliRunner()
@@ -210,3 +211,19 @@ def test_cli_server_down_fails_in_one_line_and_writes_nothing(project):
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: openai back-end {url}: no answer after 0 retries (Connection error.)"
     assert not (project / "data").exists()
+
+
+@pytest.mark.integration
+def test_dvc_stage_of_the_llm_pipeline_generates_then_skips(pipeline, tmp_path):  # noqa: F811
+    """`dvc repro pipelines/llm/dvc.yaml` against a loopback chat-completions server, then a no-op rerun."""
+    project, dvc = pipeline
+    source = write(tmp_path / "source.txt", "\n".join(SOURCE) + "\n")
+    with ChatServer(respond) as server:
+        set_params(project, data_root=str(source.parent), **{"generate.sentences.source": source.name,
+                   "generate.llm.model": "test-model", "generate.llm.base_url": server.url})
+        log, _ = dvc("repro", "pipelines/llm/dvc.yaml")
+        assert "Running stage 'pipelines/llm/dvc.yaml:generate_sentences'" in log
+        rows = (project / "data" / "generated" / "sentences.jsonl").read_text().splitlines()
+        assert [json.loads(row)["sentence"] for row in rows] == SOURCE[:2] and len(server.requests) == 6
+        log, _ = dvc("repro", "pipelines/llm/dvc.yaml")
+    assert "didn't change, skipping" in log and len(server.requests) == 6

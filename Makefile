@@ -36,8 +36,9 @@ test: install  ## default suite: unit + integration (real Prefect, MLflow, DVC),
 test-slow: install  ## only the slow tests (full SciFact with the real MiniLM, longer training)
 	$(PYTHON) -m pytest -q -m slow
 
-bench: install
+bench: install  ## speed ratios measured side by side: embedding cache (warm/cold), training (ours/sentence-transformers)
 	$(PYTHON) benchmarks/embedding_cache.py
+	$(PYTHON) benchmarks/train_throughput.py
 
 clean:
 	rm -rf .cache results data/prepared

@@ -43,7 +43,7 @@ def read_image_text_data(folder: Path, data_root: Path, languages: list[str]) ->
     return replace(dataset, splits=splits)
 
 
-def _cached(path: Path, compute: Any) -> Any:
+def load_or_compute(path: Path, compute: Any) -> Any:
     """`torch.load(path)` if present, else `compute()` saved to `path` (temp file, then rename)."""
     if path.is_file():
         return torch.load(path)
@@ -66,7 +66,8 @@ def encode_teachers(params: TeacherParams, records: list[ImageCaptions], languag
     texts = sorted({text for record in records for text in record.captions[params.teacher_language]})
     model = load_encoder(params.text_teacher, "auto")
     key = hashlib.sha256(json.dumps([fingerprint(model), texts]).encode()).hexdigest()[:16]
-    embedded = _cached(cache_dir / "teachers" / f"text-{key}.pt", lambda: sentence_embeddings(model, texts, True))
+    embedded = load_or_compute(cache_dir / "teachers" / f"text-{key}.pt",
+                               lambda: sentence_embeddings(model, texts, True))
     images = (image_teacher_embeddings(params.image_teacher, [record.image for record in records])
               if params.image_teacher else None)
     return TeacherEmbeddings(params.teacher_language, embedded, images)
@@ -81,9 +82,16 @@ def encode_locked_text(params: TrainCrossModalParams, records: list[ImageCaption
     if not params.freeze_text:
         return None
     texts = sorted({text for record in records for lang in params.languages for text in record.captions[lang]})
-    model = build_encoder(params.text_tower, normalize=False, max_seq_length=params.max_seq_length)
+    return locked_text_features(params.text_tower, params.max_seq_length, texts, cache_dir)
+
+
+def locked_text_features(text_tower: str, max_seq_length: int, texts: list[str],
+                         cache_dir: Path) -> dict[str, torch.Tensor]:
+    """Each text -> its (Wt,) feature by the text tower's backbone (unnormalised), cached under
+    cache_dir/text_features/ (keyed by the backbone's fingerprint, which covers max_seq_length, and the texts)."""
+    model = build_encoder(text_tower, normalize=False, max_seq_length=max_seq_length)
     key = hashlib.sha256(json.dumps([fingerprint(model), texts]).encode()).hexdigest()[:16]
-    return _cached(cache_dir / "text_features" / f"{key}.pt", lambda: sentence_embeddings(model, texts, False))
+    return load_or_compute(cache_dir / "text_features" / f"{key}.pt", lambda: sentence_embeddings(model, texts, False))
 
 
 @task(cache_policy=NO_CACHE)

@@ -100,11 +100,20 @@ def open_training_run(tracking_uri: str, experiment: str, project_dir: Path, run
         return run.info.run_id
 
 
-def lightning_logger(tracking_uri: str, experiment: str, run_id: str) -> Any:
-    """Lightning's MLFlowLogger writing into the run `run_id` (metrics such as `train/loss` per step)."""
+def lightning_logger(tracking_uri: str, experiment: str, run_id: str, log_params: bool = True) -> Any:
+    """Lightning's MLFlowLogger writing into the run `run_id` (metrics such as `train/loss` per step).
+
+    `log_params=False`: the module's hyperparameters are not logged as the run's params — for a flow that fits
+    several modules into one run and logs the params itself (MLflow refuses a param re-logged with a new value).
+    """
     from lightning.pytorch.loggers import MLFlowLogger
 
-    return MLFlowLogger(experiment_name=experiment, tracking_uri=tracking_uri, run_id=run_id)
+    class MetricsOnlyLogger(MLFlowLogger):
+        def log_hyperparams(self, params: Any) -> None:
+            """Leave the run's params to the flow."""
+
+    kind = MLFlowLogger if log_params else MetricsOnlyLogger
+    return kind(experiment_name=experiment, tracking_uri=tracking_uri, run_id=run_id)
 
 
 @task(cache_policy=NO_CACHE)

@@ -66,16 +66,7 @@ class CrossModalModule(L.LightningModule):
         return parts["loss"]
 
     def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
-        backbones = {id(p) for tower in (self.model.image.backbone, self.model.text.encoder) for p in tower.parameters()}
-        groups = _decay_groups(self.model.text.encoder, hp.text_lr, hp.weight_decay)
-        groups += _decay_groups(self.model.image.backbone, hp.image_lr or hp.lr, hp.weight_decay)
-        heads = [p for p in self.parameters() if id(p) not in backbones]
-        groups += _decay_groups(heads, hp.lr, hp.weight_decay)
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
-        total = max(1, self.trainer.max_steps)
-        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(hp.warmup_ratio * total), total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return tower_optimizer(self, self.model)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["task_steps"] = dict(self.task_steps)
@@ -87,6 +78,22 @@ class CrossModalModule(L.LightningModule):
         """Write the dual encoder's folder (replaced whole or not at all), noting the objective and its final τ."""
         self.model.save(target, {"objective": self.hparams.objective,
                                  "temperature": round(self.objective.temperature().item(), 6)})
+
+
+def tower_optimizer(module: L.LightningModule, towers: DualEncoder) -> dict[str, Any]:
+    """AdamW over `module`'s trainable parameters — the text backbone at `text_lr`, the image backbone at
+    `image_lr` (None: `lr`), everything else (projections, objective or combiner) at `lr`, read from the module's
+    hyperparameters — with linear warm-up over `warmup_ratio` of the trainer's steps, then linear decay to 0."""
+    hp = module.hparams
+    backbones = {id(p) for tower in (towers.image.backbone, towers.text.encoder) for p in tower.parameters()}
+    groups = _decay_groups(towers.text.encoder, hp.text_lr, hp.weight_decay)
+    groups += _decay_groups(towers.image.backbone, hp.image_lr or hp.lr, hp.weight_decay)
+    heads = [p for p in module.parameters() if id(p) not in backbones]
+    groups += _decay_groups(heads, hp.lr, hp.weight_decay)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+    total = max(1, module.trainer.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(hp.warmup_ratio * total), total)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def _decay_groups(params: nn.Module | list[nn.Parameter], lr: float, weight_decay: float) -> list[dict[str, Any]]:

@@ -1,0 +1,93 @@
+"""The `train_cir` section of params.yaml: composed image retrieval (paper 6, SPN4CIR; `embedlab train-cir`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from embedlab.config.crossmodal import TINY_VIT
+from embedlab.config.section import Section
+
+CIR_STAGES = ("1", "2", "both")
+
+
+class TripletSourceParams(Section):
+    """`train_cir.triplets`: where the (reference, modification, target) triplets come from.
+
+    `format`: `generated` (`embedlab generate triplets`), `fashioniq` (`cap.<category>.<split>.json`) or `cirr`
+    (`cap.rc2.<split>.json`; `image_names` is its `split.rc2.<split>.json`). `path` starts from the project folder
+    (or is absolute); `images` and `image_names` lie under data_root. FashionIQ images are `<asin><image_suffix>`.
+    """
+
+    format: Literal["generated", "fashioniq", "cirr"] = "generated"
+    path: str = "data/generated/triplets.jsonl"
+    images: str = "image_text/flickr8k_1000/images"
+    image_names: str | None = None
+    image_suffix: str = ".png"
+
+    @model_validator(mode="after")
+    def _check(self) -> TripletSourceParams:
+        if self.format == "cirr" and not self.image_names:
+            raise ValueError("format 'cirr' needs image_names (the split.rc2.<split>.json that maps names to files)")
+        return self
+
+
+class TrainCirParams(Section):
+    """`train_cir`: a composed-query model on triplets, trained in stage 1, stage 2 or both (`embedlab train-cir`).
+
+    The towers are the dual encoder's (`train_crossmodal`'s kinds of `image_tower` and `text_tower`); `combiner`
+    is `sum` (query = normalise(f_img(reference) + f_txt(text))) or `mlp` (a learned residual on the sum).
+    Triplets are split by reference image (`test_fraction` of the references held out, seeded). Every variant
+    trains `max_steps` steps of `batch_size` triplets: `both` gives the last `stage2_share` of them to stage 2.
+    Stage 1: InfoNCE against the batch's targets at `stage1_temperature`. Stage 2: the image tower frozen, its
+    features of every training image precomputed (the static bank, cached by the tower's weights), InfoNCE
+    against the whole bank at `stage2_temperature` (τ = 0.02 in the paper). `exclude_reference` leaves each
+    query's reference image out of its negatives, as evaluation leaves it out of the gallery. `lr` trains the
+    projections, the combiner and a from-config image tower (`image_lr`: a pretrained one); `text_lr` the text
+    backbone unless `freeze_text` locks it (its features of every modification text are computed once).
+    `profile: full` selects the paper-scale towers of `profiles.full` for GPUs.
+    """
+
+    triplets: TripletSourceParams = Field(default_factory=TripletSourceParams)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    stage: Literal["1", "2", "both"] = "both"
+    stage2_share: float = Field(0.5, gt=0, lt=1)
+    combiner: Literal["sum", "mlp"] = "sum"
+    image_tower: str | dict[str, Any] = Field(default_factory=lambda: dict(TINY_VIT))
+    text_tower: str = "minilm"
+    embedding_dim: int = Field(256, gt=0)
+    max_seq_length: int = Field(64, gt=0)
+    freeze_text: bool = True
+    batch_size: int = Field(32, gt=1)
+    max_steps: int = Field(200, gt=1)
+    lr: float = Field(3e-4, gt=0)
+    image_lr: float | None = Field(None, gt=0)
+    text_lr: float = Field(3e-5, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)
+    stage1_temperature: float = Field(0.07, gt=0)
+    stage2_temperature: float = Field(0.02, gt=0)
+    exclude_reference: bool = True
+    seed: int = 42
+    eval_batch_size: int = Field(64, gt=0)
+    output: str = "results/cir"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    precision: str = "auto"
+    checkpoint_every: int = Field(100, gt=0, description="steps between Lightning checkpoints")
+    profile: str | None = None
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stage_as_text(cls, value: Any) -> Any:
+        """`stage: 1` in YAML (or `-S train_cir.stage=1`) reads as the number; the variants are named by text."""
+        return str(value) if isinstance(value, int) else value
+
+    def stage_steps(self, stage: str) -> dict[int, int]:
+        """Steps per training stage of variant `stage` ('1', '2' or 'both'): the same `max_steps` in total."""
+        if stage == "both":
+            second = max(1, min(self.max_steps - 1, round(self.max_steps * self.stage2_share)))
+            return {1: self.max_steps - second, 2: second}
+        return {int(stage): self.max_steps}

@@ -1,0 +1,105 @@
+"""Readers of composed-image-retrieval annotations, each returning `Triplet` records in file order.
+
+- `generated`: the JSON lines of `embedlab generate triplets` (`{"reference", "modification", "target", ...}`),
+  image names relative to the image folder.
+- `fashioniq`: FashionIQ's `cap.<category>.<split>.json` (`[{"candidate", "target", "captions": [two texts]}]`;
+  Wu et al. 2021, arXiv 1905.12794): the candidate is the reference, the modification text the two captions
+  joined by " and " (as CLIP4Cir does), images `<asin><suffix>` in the image folder.
+- `cirr`: CIRR's `cap.rc2.<split>.json` (`[{"pairid", "reference", "target_hard", "caption", ...}]`; Liu et al.
+  2021, arXiv 2108.04024) with `split.rc2.<split>.json`, which maps each image name to its file under the image
+  folder (`./dev/dev-244-0-img0.png`).
+
+Readers do not look at the image files; `triplets.check_triplet_images` does, once the records are final. Test
+files without target labels (FashionIQ's and CIRR's `test1`) are refused: they cannot be scored or trained on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from embedlab.errors import DataError
+from embedlab.image_text.triplets import Triplet
+
+def _json(path: Path) -> Any:
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
+
+
+def _entries(path: Path) -> list[dict[str, Any]]:
+    """A JSON file holding a non-empty list of objects."""
+    data = _json(path)
+    if not isinstance(data, list) or not data or not all(isinstance(entry, dict) for entry in data):
+        raise DataError(path, "expected a non-empty JSON list of objects")
+    return data
+
+
+def _text(where: str, entry: dict[str, Any], key: str, hint: str = "") -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(where, f"'{key}' must be a non-empty string{hint}, got {value!r}")
+    return value.strip()
+
+
+def read_generated_triplets(path: Path, image_dir: Path) -> list[Triplet]:
+    """One triplet per JSON line; DataError naming the line for bad JSON or a missing/empty field."""
+    if not path.is_file():
+        raise DataError(path, "file not found (make it with `embedlab generate triplets`)")
+    triplets = []
+    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        where = f"{path}:{line}"
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"not valid JSON ({exc.msg})", line) from None
+        if not isinstance(row, dict):
+            raise DataError(path, "expected a JSON object", line)
+        triplets.append(Triplet(where, image_dir / _text(where, row, "reference"), _text(where, row, "modification"),
+                                image_dir / _text(where, row, "target")))
+    if not triplets:
+        raise DataError(path, "no triplets")
+    return triplets
+
+
+def read_fashioniq(path: Path, image_dir: Path, suffix: str = ".png") -> list[Triplet]:
+    """FashionIQ triplets; DataError for an entry without a target (the test files) or without captions."""
+    triplets = []
+    for n, entry in enumerate(_entries(path)):
+        where = f"{path}[{n}]"
+        target = _text(where, entry, "target", " (FashionIQ's test files carry no targets)")
+        captions = entry.get("captions")
+        parts = [c.strip(" .?,") for c in captions if isinstance(c, str) and c.strip(" .?,")] \
+            if isinstance(captions, list) else []
+        if not parts:
+            raise DataError(where, f"'captions' must be a list with a non-empty text, got {captions!r}")
+        triplets.append(Triplet(where, image_dir / f"{_text(where, entry, 'candidate')}{suffix}",
+                                " and ".join(parts), image_dir / f"{target}{suffix}"))
+    return triplets
+
+
+def read_cirr(path: Path, image_names: Path, image_dir: Path) -> list[Triplet]:
+    """CIRR triplets (the hard target); DataError for an entry without a target (test1) or an image name that
+    `image_names` does not map to a file."""
+    files = _json(image_names)
+    if not isinstance(files, dict):
+        raise DataError(image_names, "expected a JSON object mapping image names to files")
+
+    def image(where: str, name: str) -> Path:
+        if not isinstance(files.get(name), str):
+            raise DataError(where, f"image {name!r} is not in {image_names}")
+        return image_dir / files[name]
+
+    triplets = []
+    for n, entry in enumerate(_entries(path)):
+        where = f"{path}[{n}]"
+        target = _text(where, entry, "target_hard", " (CIRR's test1 files carry no targets)")
+        triplets.append(Triplet(where, image(where, _text(where, entry, "reference")),
+                                _text(where, entry, "caption"), image(where, target)))
+    return triplets

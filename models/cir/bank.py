@@ -1,0 +1,24 @@
+"""The static bank of stage 2 (paper 6, SPN4CIR): the frozen image tower's L2-normalised features of every
+gallery image, computed once and reused while the tower is unchanged.
+
+`tower_fingerprint` keys the bank: it hashes every weight of the tower (backbone and projection) and its image
+processor's settings, so a bank is rebuilt exactly when the image tower changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+from embedlab.models.towers import ImageTower
+
+
+def tower_fingerprint(tower: ImageTower) -> str:
+    """16 hex digits of the sha256 over the tower's processor settings and every tensor of its state dict."""
+    digest = hashlib.sha256(tower.processor.to_json_string().encode())
+    for name, tensor in tower.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,70 @@
+"""Batches of composed-image-retrieval triplets for the two training stages (paper 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from embedlab.errors import UserError
+from embedlab.models.image_encoder import read_rgb
+
+
+@dataclass(frozen=True)
+class IndexedTriplet:
+    """A triplet by image row (`reference`, `target`: rows of the training images, i.e. of the static bank)."""
+
+    reference: int
+    modification: str
+    target: int
+
+
+class TripletDataModule(L.LightningDataModule):
+    """Shuffled batches (seeded; the last incomplete batch dropped) of
+
+        {"reference": (B,) long, "target": (B,) long  — rows of `images`,
+         "tokens": tokens of the B modification texts | None, "text_features": (B, Wt) | None,
+         "reference_pixels": (B, 3, H, W) | None, "target_pixels": (B, 3, H, W) | None}.
+
+    With `text_features` (a locked text tower's features by text, computed once) batches carry those instead of
+    tokens. With `preprocess` (stage 1) they carry both images' pixels; without (stage 2, whose image features
+    come from the static bank) no image is read.
+    """
+
+    def __init__(self, triplets: Sequence[IndexedTriplet], images: Sequence[Path],
+                 preprocess: Callable[[list[Image.Image]], Tensor] | None,
+                 tokenize: Callable[[list[str]], dict[str, Any]], batch_size: int, seed: int = 0,
+                 text_features: dict[str, Tensor] | None = None) -> None:
+        super().__init__()
+        if len(triplets) < batch_size:
+            raise UserError(f"{len(triplets)} training triplets: fewer than one batch of {batch_size}")
+        self.triplets, self.images = list(triplets), list(images)
+        self.preprocess, self.tokenize = preprocess, tokenize
+        self.batch_size, self.seed, self.text_features = batch_size, seed, text_features
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(range(len(self.triplets)), batch_size=self.batch_size, shuffle=True, drop_last=True,
+                          generator=generator, collate_fn=self.collate)
+
+    def collate(self, indices: list[int]) -> dict[str, Any]:
+        chosen = [self.triplets[i] for i in indices]
+        texts = [t.modification for t in chosen]
+        batch = {"reference": torch.tensor([t.reference for t in chosen]),
+                 "target": torch.tensor([t.target for t in chosen]),
+                 "tokens": None, "text_features": None, "reference_pixels": None, "target_pixels": None}
+        if self.text_features is None:
+            batch["tokens"] = self.tokenize(texts)
+        else:
+            batch["text_features"] = torch.stack([self.text_features[text] for text in texts])
+        if self.preprocess is not None:
+            for role in ("reference", "target"):
+                batch[f"{role}_pixels"] = self.preprocess([read_rgb(self.images[getattr(t, role)]) for t in chosen])
+        return batch

@@ -11,15 +11,17 @@ from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
 from embedlab.tasks.cse import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
-                                read_eval_pairs, run_name, train_cse, write_outputs)
+                                read_eval_pairs, run_dir, run_name, table_run, train_cse, write_outputs)
 from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
 from embedlab.tasks.tracking import lightning_logger, log_results, log_training, open_training_run
 
 
 class CseRequest(BaseModel):
-    """Flow parameters; `objective` and `data` default to params.yaml's `cse` section."""
+    """Flow parameters; `objective` and `data` default to params.yaml's `cse` section. `run` names an entry of
+    `cse_table.runs` whose objective, options and paradigm replace the section's (output: its table folder)."""
 
     objective: str | None = None
+    run: str | None = None
     data: str | None = None
     params_file: str | None = None
     overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
@@ -30,18 +32,19 @@ class CseRequest(BaseModel):
 def cse(request: CseRequest) -> dict[str, Any]:
     """Train sentence embeddings in the SimCSE setting and score them. Returns the summary written to cse.json.
 
-    Writes <cse.output>/<run name>/{model, checkpoints, summary.json, cse.json, metrics.json, diagnostics.png}.
+    Writes <cse.output>/<run name>/{model, checkpoints, summary.json, cse.json, metrics.json, diagnostics.png}
+    (with `run`: <cse_table.output>/runs/<run>/...).
     """
     chosen = {"cse.objective": request.objective, "cse.data": request.data}
     overrides = request.overrides + [f"{key}={value}" for key, value in chosen.items() if value is not None]
     settings = load_settings(Path(request.params_file) if request.params_file else None, overrides)
-    params = settings.params.cse
+    params = table_run(settings, request.run) if request.run else settings.params.cse
     check_objective(params)
     train_task, held_out = hold_out(read_cse_data(params, settings), params.diagnostics.holdout,
                                     params.diagnostics.max_pairs, params.seed)
     eval_pairs = read_eval_pairs(settings.data_root, params.diagnostics, params.seed)
     name = run_name(params)
-    out_dir = settings.path(params.output) / name
+    out_dir = run_dir(settings, params, request.run)
     run_id, logger = None, False
     if request.track:
         experiment = settings.params.tracking.experiment
@@ -53,7 +56,8 @@ def cse(request: CseRequest) -> dict[str, Any]:
     if not summary["is_global_zero"]:
         return summary
     evaluate = settings.params.evaluate
-    model = load_model(summary["model"], evaluate.device, evaluate.batch_size, evaluate.precision)
+    model = load_model(summary["model"], evaluate.device, evaluate.batch_size, evaluate.precision,
+                       params.eval_max_seq_length)
     tasks = read_eval_tasks(params.evaluate, [], settings.data_root, "local")
     summary["scores"] = {s.name: s.main_score for s in (score_task(model, t, settings.cache_dir) for t in tasks)}
     summary.update(objective=params.objective, data=params.data, loss_options=loss_options(params),

@@ -31,7 +31,7 @@ from embedlab.train_tasks.task import TrainTask
 FORMATS = {"wiki": "sentences", "nli": "pairs", "generated": "hierarchical"}
 SHARED_ARGUMENTS = {"embeddings", "labels", "scale", "components"}
 STS_LAYOUT = {"score": 4, "sentence1": 5, "sentence2": 6}  # genre, file, year, id, score, s1, s2
-_TAGS = {"margin": "m", "weight_temperature": "t", "weight_power": "p", "ratio": "r"}
+COMPONENT_TAGS = {"margin": "m", "weight_temperature": "t", "weight_power": "p", "ratio": "r"}
 
 
 def check_objective(params: CseParams) -> None:
@@ -53,7 +53,33 @@ def loss_options(params: CseParams) -> dict[str, Any]:
 def run_name(params: CseParams) -> str:
     """`<data>-<objective>` plus one tag per paradigm component, e.g. `wiki-vicreg-m0.3-t0.05-r1.5`."""
     components = params.paradigm.model_dump(exclude_none=True)
-    return "-".join([params.data, params.objective, *(f"{_TAGS[k]}{v:g}" for k, v in components.items())])
+    return "-".join([params.data, params.objective, *(f"{COMPONENT_TAGS[k]}{v:g}" for k, v in components.items())])
+
+
+def table_run(settings: Settings, name: str) -> CseParams:
+    """The `cse` section with run `name` of `cse_table.runs` in place of its objective, options and paradigm."""
+    runs = settings.params.cse_table.runs
+    if name not in runs:
+        raise unknown_name("cse_table run", name, runs)
+    run = runs[name]
+    return settings.params.cse.model_copy(update={"objective": run.objective, "options": run.options,
+                                                   "paradigm": run.paradigm})
+
+
+def run_dir(settings: Settings, params: CseParams, table_name: str | None = None) -> Path:
+    """<cse_table.output>/runs/<table_name> for a run of the table, else <cse.output>/<run_name(params)>."""
+    if table_name:
+        return settings.path(settings.params.cse_table.output) / "runs" / table_name
+    return settings.path(params.output) / run_name(params)
+
+
+def check_data(params: CseParams, settings: Settings) -> None:
+    """DataError naming the file and the commands that write it when `generated` data does not exist yet."""
+    if params.data == "generated":
+        path = settings.path(settings.params.generate.sentences.output)
+        if not path.is_file():
+            raise DataError(path, "file not found (generate.sentences.output); write it with `embedlab generate "
+                                  "sentences` or `dvc repro pipelines/llm/dvc.yaml`")
 
 
 def train_task_spec(params: CseParams, settings: Settings) -> TrainTaskSpec:
@@ -69,6 +95,7 @@ def train_task_spec(params: CseParams, settings: Settings) -> TrainTaskSpec:
 @task(cache_policy=NO_CACHE)
 def read_cse_data(params: CseParams, settings: Settings) -> TrainTask:
     """Read the training data; DataError naming the file for a missing, empty or malformed one."""
+    check_data(params, settings)
     return load_train_task(params.data, train_task_spec(params, settings), settings.data_root, params.seed)
 
 

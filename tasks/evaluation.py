@@ -58,8 +58,12 @@ def hub_task(name: str) -> Any:
 
 
 @task(cache_policy=NO_CACHE)
-def load_model(spec: str, device: str, batch_size: int, precision: str = "fp32") -> LoadedModel:
+def load_model(spec: str, device: str, batch_size: int, precision: str = "fp32",
+               max_seq_length: int | None = None) -> LoadedModel:
+    """`spec` loaded for scoring, reading at most `max_seq_length` tokens (None: the model's own)."""
     model = load_encoder(spec, device, precision)
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
     return LoadedModel(spec=spec, fingerprint=fingerprint(model), encoder=SentenceEncoder(model, spec, batch_size))
 
 

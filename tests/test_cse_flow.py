@@ -144,6 +144,11 @@ def test_run_name_tags_the_components():
      "arccon has no option margn (its options: angular_margin)"),
     (["--data", "web"], "cse.data: Input should be 'wiki', 'nli' or 'generated'"),
     (["-S", "cse.paradigm.weight_power=2", "-S", "cse.paradigm.weight_temperature=0.05"], "not both"),
+    (["--run", "infonse"], "unknown cse_table run 'infonse'; did you mean 'infonce'"),
+    (["--run", "infonce", "--objective", "mpt"], "give --run NAME or --objective NAME, not both"),
+    (["--data", "generated", "-S", "generate.sentences.output=none/sentences.jsonl"],
+     "none/sentences.jsonl: file not found (generate.sentences.output); write it with `embedlab generate sentences` "
+     "or `dvc repro pipelines/llm/dvc.yaml`"),
 ])
 def test_bad_input_fails_fast_in_one_line(args, message, project):
     result = CliRunner().invoke(app, ["cse", "--params", str(REPO / "params.yaml"), *args])
@@ -153,7 +158,7 @@ def test_bad_input_fails_fast_in_one_line(args, message, project):
 def test_missing_or_malformed_generated_data_names_the_file(tmp_path, generated):
     missing = load_settings(REPO / "params.yaml", [f"generate.sentences.output={tmp_path / 'none.jsonl'}",
                                                    "cse.data=generated"])
-    with pytest.raises(DataError, match="none.jsonl: file not found"):
+    with pytest.raises(DataError, match="none.jsonl: file not found .*`embedlab generate sentences`"):
         read_cse_data.fn(missing.params.cse, missing)
     generated.write_text(generated.read_text() + '{"sentence": "x", "levels": ["y"]}\n')
     ragged = load_settings(REPO / "params.yaml", [f"generate.sentences.output={generated}", "cse.data=generated"])

@@ -1,4 +1,5 @@
-"""`embedlab train` (per task or joint) and `embedlab cse` (sentence-representation objectives)."""
+"""`embedlab train` (per task or joint), `embedlab cse` (sentence-representation objectives) and
+`embedlab compare-cse` (their acceptance table)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def cse_command(
                                                   "barlow_twins, vicreg, hierarchical (default: cse.objective)")] = None,
     data: Annotated[str | None, typer.Option("--data", help="wiki (dropout views) | nli (triples) | generated "
                                              "(hierarchical sentences); default: cse.data")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="a run of cse_table.runs (its objective, options and "
+                                            "paradigm), written to <cse_table.output>/runs/<run>")] = None,
     no_track: NoTrackOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
@@ -67,20 +70,24 @@ def cse_command(
     from embedlab.config import load_settings
     from embedlab.eval_tasks.loading import load_tasks
     from embedlab.models.model_source import model_source
-    from embedlab.tasks.cse import check_objective
+    from embedlab.tasks.cse import check_data, check_objective, table_run
 
     chosen = {"cse.objective": objective, "cse.data": data}
     overrides = (overrides or []) + [f"{key}={value}" for key, value in chosen.items() if value is not None]
-    with user_errors():  # objective, options, params, model and evaluation tasks are checked before Prefect starts
+    with user_errors():  # run, objective, options, params, data, model and evaluation tasks: before Prefect starts
+        if run and objective:
+            raise UserError("give --run NAME or --objective NAME, not both (a run names its objective)")
         settings = load_settings(params, overrides)
-        check_objective(settings.params.cse)
-        model_source(settings.params.cse.base)
-        load_tasks(settings.params.cse.evaluate, [], settings.data_root)
+        chosen_params = table_run(settings, run) if run else settings.params.cse
+        check_objective(chosen_params)
+        check_data(chosen_params, settings)
+        model_source(chosen_params.base)
+        load_tasks(chosen_params.evaluate, [], settings.data_root)
 
     from embedlab.flows.cse import CseRequest
     from embedlab.flows.cse import cse as cse_flow
 
-    request = CseRequest(params_file=params_file(params), overrides=overrides, track=not no_track)
+    request = CseRequest(run=run, params_file=params_file(params), overrides=overrides, track=not no_track)
     with user_errors():
         summary = cse_flow(request)
     if summary["is_global_zero"]:
@@ -88,3 +95,25 @@ def cse_command(
         fdi = summary["fdi"]
         typer.echo(f"model: {shown(Path(summary['model']))}  steps: {summary['steps']}  {scores}  "
                    f"FDI align={fdi['fdi_align']:+.4f} uniform={fdi['fdi_uniform']:+.4f}")
+
+
+@app.command("compare-cse")
+def compare_cse_command(
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Write the table of the runs of cse_table.runs (STS score, Δ vs the base model, FDI, wall seconds, steps)
+    to <cse_table.output>/report.md and metrics.json; the base model is scored through the evaluation suite."""
+    from embedlab.config import load_settings
+    from embedlab.tasks.cse_table import read_runs
+
+    with user_errors():  # every run must be finished before Prefect starts
+        settings = load_settings(params, overrides or [])
+        read_runs(settings)
+
+    from embedlab.flows.cse_table import CompareCseRequest, compare_cse
+
+    with user_errors():
+        result = compare_cse(CompareCseRequest(params_file=params_file(params), overrides=overrides or []))
+    typer.echo(result["table"])
+    typer.echo(f"-> {shown(Path(result['report']))}")

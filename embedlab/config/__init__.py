@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from embedlab.config.cir import TrainCirParams, TripletSourceParams
 from embedlab.config.crossmodal import PrepareCrossModalParams, TrainCrossModalParams
-from embedlab.config.cse import CseParams, DiagnosticsParams, ParadigmParams
+from embedlab.config.cse import CseParams, CseTableParams, DiagnosticsParams, ParadigmParams
 from embedlab.config.evaluation import EvaluateParams, PrepareParams, TrackingParams
 from embedlab.config.generation import GenerateParams
 from embedlab.config.section import Section
@@ -21,7 +22,8 @@ from embedlab.config.training import CompareParams, MergeParams, TrainParams
 from embedlab.errors import UserError
 
 __all__ = ["CseParams", "DiagnosticsParams", "ParadigmParams", "Params", "PrepareCrossModalParams", "Settings",
-           "TrainCrossModalParams", "TrainParams", "load_settings", "parse_override"]
+           "TrainCirParams", "TrainCrossModalParams", "TrainParams", "TripletSourceParams", "load_settings",
+           "parse_override"]
 
 DATA_ROOT_ENV = "EMBEDLAB_DATA_ROOT"
 
@@ -37,7 +39,9 @@ class Params(Section):
     generate: GenerateParams = Field(default_factory=GenerateParams)
     prepare_crossmodal: PrepareCrossModalParams = Field(default_factory=PrepareCrossModalParams)
     train_crossmodal: TrainCrossModalParams = Field(default_factory=TrainCrossModalParams)
+    train_cir: TrainCirParams = Field(default_factory=TrainCirParams)
     cse: CseParams = Field(default_factory=CseParams)
+    cse_table: CseTableParams = Field(default_factory=CseTableParams)
     compare: CompareParams = Field(default_factory=CompareParams)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from embedlab.config.section import Section
 from embedlab.eval_tasks.spec import FileSpec
@@ -48,7 +48,8 @@ class CseParams(Section):
     `objective` names a loss of `embedlab.models.losses.CSE_OBJECTIVES`; `options` are its own keyword
     parameters (e.g. `angular_margin` of arccon) and `paradigm` the components applied to it. `max_steps` null
     trains one epoch. `temperature` τ is the contrastive objectives' (scale 1/τ). The trained model is evaluated
-    on `evaluate` (built-in evaluation tasks) with the `evaluate` section's device and batch size.
+    on `evaluate` (built-in evaluation tasks) with the `evaluate` section's device and batch size, reading at most
+    `eval_max_seq_length` tokens (null: the model's own; the trained model keeps `max_seq_length`).
     """
 
     objective: str = "infonce"
@@ -76,6 +77,28 @@ class CseParams(Section):
     precision: str = "auto"
     checkpoint_every: int = Field(50, gt=0)
     evaluate: list[str] = Field(default_factory=lambda: ["STSBenchmark"], min_length=1)
+    eval_max_seq_length: int | None = Field(128, gt=0)
     diagnostics: DiagnosticsParams = Field(default_factory=DiagnosticsParams)
     profile: str | None = None
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+RunName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class CseRunParams(Section):
+    """One run of `cse_table.runs`: the objective, its own options and the paradigm components applied to it."""
+
+    objective: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    paradigm: ParadigmParams = Field(default_factory=ParadigmParams)
+
+
+class CseTableParams(Section):
+    """`cse_table` section: the acceptance grid of `embedlab cse`. Each entry of `runs` (name -> objective, options,
+    paradigm) trains with the `cse` section's other settings into <output>/runs/<name> (`embedlab cse --run NAME`,
+    stage `cse@NAME` of pipelines/cse/dvc.yaml); `embedlab compare-cse` adds the base model's row and writes
+    <output>/report.md and <output>/metrics.json (stage `cse_table`)."""
+
+    output: str = "results/cse_table"
+    runs: dict[RunName, CseRunParams] = Field(default_factory=dict)

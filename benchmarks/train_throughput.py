@@ -5,12 +5,14 @@
 Both fine-tune the same base on the same examples of one training task (params.yaml `train.tasks`), with the same
 loss, batch size, number of steps, learning rate, sequence length and seed, on the CPU, without checkpoints or
 tracking. Each side's samples/s counts its training loop only (Lightning: train start to end; Hugging Face:
-its `train_samples_per_second`). Prints both and ours/theirs (goal: >= 1.0).
+its `train_samples_per_second`). The two alternate for `--repeats` rounds, so that a burst of load from elsewhere
+hits both alike; prints each round and the medians, and ours/theirs (goal: >= 1.0).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--base", default="minilm")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of (ours, theirs)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(overrides=[
@@ -56,13 +59,21 @@ def main() -> None:
         params = settings.params.train
         task = read_train_tasks.fn([args.task], params, settings.data_root)[0]
         task = mine_negatives.fn(task, params.base, settings.data_root, settings.cache_dir)
-        ours = train_model.fn([task], params, Path(tmp) / "ours")["samples_per_second"]
-        reference = theirs(task, params.base, args.batch_size, args.steps, params.lr, params.max_seq_length,
-                           params.seed, Path(tmp) / "theirs")
-    print(f"task {args.task}, base {args.base}, batch {args.batch_size}, {args.steps} steps, CPU")
-    print(f"{'embedlab (Lightning)':<32} {ours:10.2f} samples/s")
-    print(f"{'sentence-transformers trainer':<32} {reference:10.2f} samples/s")
-    print(f"{'ratio ours/theirs':<32} {ours / reference:10.3f}")
+        rounds = []
+        for n in range(args.repeats):
+            ours = train_model.fn([task], params, Path(tmp) / f"ours{n}")["samples_per_second"]
+            reference = theirs(task, params.base, args.batch_size, args.steps, params.lr, params.max_seq_length,
+                               params.seed, Path(tmp) / f"theirs{n}")
+            rounds.append((ours, reference))
+    print(f"task {args.task}, base {args.base}, batch {args.batch_size}, {args.steps} steps, CPU, "
+          f"{args.repeats} alternating rounds")
+    for n, (ours, reference) in enumerate(rounds, 1):
+        print(f"round {n}: embedlab {ours:8.2f}  sentence-transformers {reference:8.2f} samples/s  "
+              f"ratio {ours / reference:.3f}")
+    ours, reference = (statistics.median(side) for side in zip(*rounds))
+    print(f"{'embedlab (Lightning), median':<40} {ours:10.2f} samples/s")
+    print(f"{'sentence-transformers trainer, median':<40} {reference:10.2f} samples/s")
+    print(f"{'ratio of medians ours/theirs':<40} {ours / reference:10.3f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from embedlab.config.crossmodal import TINY_VIT
-from embedlab.config.section import Section
+from embedlab.config.section import ProfiledSection, Section
 
 CIR_STAGES = ("1", "2", "both")
 
@@ -33,7 +33,7 @@ class TripletSourceParams(Section):
         return self
 
 
-class TrainCirParams(Section):
+class TrainCirParams(ProfiledSection):
     """`train_cir`: a composed-query model on triplets, trained in stage 1, stage 2 or both (`embedlab train-cir`).
 
     The towers are the dual encoder's (`train_crossmodal`'s kinds of `image_tower` and `text_tower`); `combiner`
@@ -76,8 +76,6 @@ class TrainCirParams(Section):
     devices: int | str = 1
     precision: str = "auto"
     checkpoint_every: int = Field(100, gt=0, description="steps between Lightning checkpoints")
-    profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("stage", mode="before")
     @classmethod

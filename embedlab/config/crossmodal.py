@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from embedlab.config.section import Section
+from embedlab.config.section import ProfiledSection, Section
 
 
 CROSSMODAL_LANGUAGES = ["en", "de", "fr", "cs"]
@@ -46,7 +46,7 @@ class PrepareCrossModalParams(Section):
         return self
 
 
-class TrainCrossModalParams(Section):
+class TrainCrossModalParams(ProfiledSection):
     """`train_crossmodal`: an image–text dual encoder (`embedlab train-crossmodal`, papers 4 and 7).
 
     `image_tower`: a Hugging Face vision model (folder or Hub id) or a config to build from scratch (a dict with
@@ -82,5 +82,3 @@ class TrainCrossModalParams(Section):
     devices: int | str = 1
     precision: str = "auto"
     checkpoint_every: int = Field(500, gt=0, description="steps between Lightning checkpoints")
-    profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from embedlab.config.section import Section
+from embedlab.config.section import ProfiledSection, Section
 from embedlab.eval_tasks.spec import FileSpec
 
 
@@ -40,7 +40,7 @@ class DiagnosticsParams(Section):
     batch_size: int = Field(64, gt=0)
 
 
-class CseParams(Section):
+class CseParams(ProfiledSection):
     """`cse` section: sentence-representation learning in the SimCSE setting (`embedlab cse`, papers 8 and 9).
 
     `data`: `wiki` (unsupervised: two dropout views of each line of `wiki`), `nli` ((premise, entailment,
@@ -79,8 +79,6 @@ class CseParams(Section):
     evaluate: list[str] = Field(default_factory=lambda: ["STSBenchmark"], min_length=1)
     eval_max_seq_length: int | None = Field(128, gt=0)
     diagnostics: DiagnosticsParams = Field(default_factory=DiagnosticsParams)
-    profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 RunName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]

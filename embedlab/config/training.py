@@ -6,11 +6,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from embedlab.config.section import Section
+from embedlab.config.section import ProfiledSection, Section
 from embedlab.train_tasks.spec import TrainTaskSpec
 
 
-class TrainParams(Section):
+class TrainParams(ProfiledSection):
     """`train` section: fine-tuning with Lightning (`embedlab train`).
 
     `profile` names an entry of `profiles` whose values replace this section's (e.g. `full` for GPUs);
@@ -36,8 +36,6 @@ class TrainParams(Section):
     strategy: str = "auto"
     precision: str = "auto"
     checkpoint_every: int = Field(25, gt=0, description="steps between Lightning checkpoints")
-    profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tasks: dict[str, TrainTaskSpec] = Field(default_factory=dict)
 
 
@@ -53,7 +51,7 @@ class MergeParams(Section):
 MERGE_METHODS = ["average", "task_arithmetic", "ties", "dare", "self_positioning"]
 
 
-class CompareParams(Section):
+class CompareParams(ProfiledSection):
     """`compare` section: the comparison of Li et al. 2024 (arXiv 2410.15035) on our data (`embedlab compare`).
 
     The variants: the base (`train.base`), a model per training task (`<train.output>/<task>/model`), joint
@@ -75,5 +73,3 @@ class CompareParams(Section):
     joint_output: str = "results/joint"
     merge_output: str = "results/merge"
     output: str = "results/compare"
-    profile: str | None = None
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
-run: install  ## main job: `dvc repro` (prepare -> evaluate; train -> train_joint -> merge -> compare) on MiniLM
-	$(VENV)/bin/dvc repro
-	cat results/evaluate/report.md results/compare/report.md
+run: install  ## main job: `dvc repro compare`, the comparison chain (prepare -> train@task -> train_joint -> merge -> compare) on MiniLM
+	$(VENV)/bin/dvc repro compare
+	cat results/compare/report.md
 
 test: install  ## default suite: unit + integration (real Prefect, MLflow, DVC), no slow tests
 	$(PYTHON) -m pytest -q

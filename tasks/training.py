@@ -94,7 +94,7 @@ def warn_if_unmergeable(base: str) -> list[str]:
 def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path, logger: Any = False,
                 loss_options: dict[str, dict[str, Any]] | None = None,
                 callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
-    """Fine-tune `params.base` on the tasks (one task: its own batch size and steps where set).
+    """Fine-tune `params.base` on the tasks (one task: its own batch size, steps and learning rate where set).
 
     `loss_options` (task name -> keyword options of its loss) and `callbacks` (extra Lightning callbacks, e.g.
     diagnostics) are optional.
@@ -105,9 +105,10 @@ def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path
     single = train_tasks[0].spec if len(train_tasks) == 1 else None
     batch_size = (single and single.batch_size) or params.batch_size
     max_steps = (single and single.max_steps) or params.max_steps
+    lr = (single and single.lr) or params.lr
     L.seed_everything(params.seed, workers=True, verbose=False)
     module = EmbeddingModule(params.base, {t.name: (t.spec.loss, t.spec.loss_scale) for t in train_tasks},
-                             lr=params.lr, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
+                             lr=lr, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
                              pooling=params.pooling, normalize=params.normalize, max_seq_length=params.max_seq_length,
                              loss_options=loss_options)
     data = TaskMixDataModule({t.name: t.examples for t in train_tasks}, module.encoder.preprocess, batch_size,
@@ -118,7 +119,7 @@ def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path
     total = sum(result.task_steps.values()) or 1
     summary = {
         "tasks": {t.name: len(t) for t in train_tasks}, "base": params.base, "model": str(out_dir / "model"),
-        "steps": result.steps, "steps_run": result.steps_run, "batch_size": batch_size,
+        "steps": result.steps, "steps_run": result.steps_run, "batch_size": batch_size, "lr": lr,
         "seconds": round(result.seconds, 3),
         "samples_per_second": round(result.samples_run / result.seconds, 3) if result.steps_run else None,
         "task_mix": {name: count / total for name, count in result.task_steps.items()},

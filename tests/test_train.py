@@ -130,6 +130,11 @@ def test_same_seed_same_weights(small, tmp_path):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
+def test_a_tasks_own_learning_rate_applies_when_it_trains_alone(small):
+    assert run(small("train.tasks.sts.lr=0.001"), ["sts"], "alone")["lr"] == 0.001
+    assert run(small("train.tasks.sts.lr=0.001", "train.lr=0.0003"), ["sts", "nli"], "joint")["lr"] == 0.0003
+
+
 def test_saved_folder_loads_and_keeps_pooling_and_normalize(small, tiny_model):
     summary = run(small(), ["nli"], "nli")
     model = SentenceTransformer(summary["model"], device="cpu")

@@ -30,7 +30,7 @@ class TrainTaskSpec(BaseModel):
     mined with the base model. `labelled`: texts with a class label, trained as (anchor, same-label positive,
     other-label negative) triples. `sentences`: one text per row, trained as two dropout views of itself
     (unsupervised SimCSE). `hierarchical`: JSON lines {sentence, levels: [most similar, ..., least similar]}.
-    `batch_size` and `max_steps` override the `train` section for this task.
+    `batch_size`, `max_steps` and `lr` override the `train` section when this task trains alone (`train@<task>`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -46,6 +46,7 @@ class TrainTaskSpec(BaseModel):
     max_examples: int | None = Field(None, gt=0, description="a seeded random subset of this many examples")
     batch_size: int | None = Field(None, gt=0)
     max_steps: int | None = Field(None, gt=0)
+    lr: float | None = Field(None, gt=0)
     description: str = ""
 
     @model_validator(mode="after")

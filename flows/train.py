@@ -43,7 +43,9 @@ def train(request: TrainRequest) -> dict[str, Any]:
     run_id, logger = None, False
     if request.track:
         tracking = settings.params.tracking
-        logged = {"tasks": ",".join(names), **params.model_dump(exclude={"tasks", "profiles"})}
+        alone = {} if request.joint else params.tasks[request.task].model_dump(include={"batch_size", "max_steps", "lr"},
+                                                                               exclude_none=True)
+        logged = {"tasks": ",".join(names), **params.model_dump(exclude={"tasks", "profiles"}), **alone}  # as trained
         run_id = open_training_run(settings.tracking_uri, tracking.experiment, settings.project_dir,
                                    f"train {name}", logged)
         logger = lightning_logger(settings.tracking_uri, tracking.experiment, run_id)

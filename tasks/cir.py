@@ -23,8 +23,9 @@ from embedlab.models.cir.bank import tower_fingerprint
 from embedlab.models.cir.data import IndexedTriplet, TripletDataModule
 from embedlab.models.cir.model import ComposedQueryModel
 from embedlab.models.cir.module import CirModule
-from embedlab.models.cir.retrieval import recall_at_k, target_ranks
+from embedlab.models.cir.retrieval import K_VALUES, target_ranks
 from embedlab.models.encoder import resolve_device
+from embedlab.models.retrieval.metrics import recall_at_k
 from embedlab.models.trainer import fit
 from embedlab.tasks.crossmodal import load_or_compute, locked_text_features
 
@@ -46,13 +47,16 @@ def static_bank(model: ComposedQueryModel, images: list[Path], cache_dir: Path, 
                 device: str = "auto") -> tuple[torch.Tensor, dict[str, Any]]:
     """Stage 2's bank: (N, D) L2-normalised features of `images` by the model's image tower, cached under
     cache_dir/cir_bank/ keyed by the tower's weights (`tower_fingerprint`) and the image paths, so it is
-    rebuilt only when the image tower changes. Returns the bank and {key, images, seconds, cached}."""
+    rebuilt only when the image tower changes (or the stored bank is damaged: see `load_or_compute`).
+    Returns the bank and {key, images, seconds, cached}."""
     start = time.perf_counter()
     key = hashlib.sha256(json.dumps([tower_fingerprint(model.towers.image), [str(p) for p in images]]).encode())
-    path = cache_dir / "cir_bank" / f"{key.hexdigest()[:16]}.pt"
-    cached = path.is_file()
+    path = cache_dir / "cir_bank" / f"{key.hexdigest()[:16]}.entry"
+    computed = False
 
     def compute() -> torch.Tensor:
+        nonlocal computed
+        computed = True
         towers = model.towers.to(resolve_device(device))
         try:
             return towers.embed_images(images, batch_size)
@@ -61,7 +65,7 @@ def static_bank(model: ComposedQueryModel, images: list[Path], cache_dir: Path, 
 
     bank = load_or_compute(path, compute)
     return bank, {"key": path.stem, "images": len(images), "seconds": round(time.perf_counter() - start, 3),
-                  "cached": cached}
+                  "cached": not computed}
 
 
 def stage_folder(out_dir: Path, variant: str, stage: int) -> Path:
@@ -143,7 +147,7 @@ def score_cir_model(model_dir: Path, triplets: list[Triplet], gallery: list[Path
     targets = torch.tensor([rows[t.target] for t in triplets])
     queries = model.embed_queries(images[references], [t.modification for t in triplets], batch_size)
     ranks = target_ranks(queries, images, targets, references)
-    return {**recall_at_k(ranks), "median_rank": float(statistics.median(ranks.tolist())),
+    return {**recall_at_k(ranks, K_VALUES), "median_rank": float(statistics.median(ranks.tolist())),
             "seconds": round(time.perf_counter() - start, 3)}
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_write_text
+from embedlab.cache_store import load_arrays, save_arrays
 from embedlab.config import TrainCrossModalParams
 from embedlab.errors import UserError
 from embedlab.image_text.dataset import ImageTextDataset, read_dataset
@@ -43,15 +45,21 @@ def read_image_text_data(folder: Path, data_root: Path, languages: list[str]) ->
     return replace(dataset, splits=splits)
 
 
-def load_or_compute(path: Path, compute: Any) -> Any:
-    """`torch.load(path)` if present, else `compute()` saved to `path` (temp file, then rename)."""
-    if path.is_file():
-        return torch.load(path)
+Tensors = torch.Tensor | dict[str, torch.Tensor]
+
+
+def load_or_compute(path: Path, compute: Callable[[], Tensors]) -> Tensors:
+    """The float tensor [N, D], or dict text -> tensor [D], cached at `path` in embedlab's checked format
+    (`embedlab.cache_store`: a damaged entry is moved aside with one warning), else `compute()` stored there."""
+    arrays = load_arrays(path)
+    if arrays is not None:
+        values = torch.from_numpy(arrays["values"])
+        return dict(zip(arrays["keys"].tolist(), values, strict=True)) if "keys" in arrays else values
     value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(value, tmp)
-    os.replace(tmp, path)
+    if isinstance(value, dict):
+        save_arrays(path, {"keys": np.array(list(value)), "values": torch.stack(list(value.values())).cpu().numpy()})
+    else:
+        save_arrays(path, {"values": value.detach().cpu().numpy()})
     return value
 
 
@@ -66,7 +74,7 @@ def encode_teachers(params: TeacherParams, records: list[ImageCaptions], languag
     texts = sorted({text for record in records for text in record.captions[params.teacher_language]})
     model = load_encoder(params.text_teacher, "auto")
     key = hashlib.sha256(json.dumps([fingerprint(model), texts]).encode()).hexdigest()[:16]
-    embedded = load_or_compute(cache_dir / "teachers" / f"text-{key}.pt",
+    embedded = load_or_compute(cache_dir / "teachers" / f"text-{key}.entry",
                                lambda: sentence_embeddings(model, texts, True))
     images = (image_teacher_embeddings(params.image_teacher, [record.image for record in records])
               if params.image_teacher else None)
@@ -91,7 +99,7 @@ def locked_text_features(text_tower: str, max_seq_length: int, texts: list[str],
     cache_dir/text_features/ (keyed by the backbone's fingerprint, which covers max_seq_length, and the texts)."""
     model = build_encoder(text_tower, normalize=False, max_seq_length=max_seq_length)
     key = hashlib.sha256(json.dumps([fingerprint(model), texts]).encode()).hexdigest()[:16]
-    return load_or_compute(cache_dir / "text_features" / f"{key}.pt", lambda: sentence_embeddings(model, texts, False))
+    return load_or_compute(cache_dir / "text_features" / f"{key}.entry", lambda: sentence_embeddings(model, texts, False))
 
 
 @task(cache_policy=NO_CACHE)

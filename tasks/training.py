@@ -14,6 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_write_text
+from embedlab.cache_store import load_json, save_json
 from embedlab.config import TrainParams
 from embedlab.errors import DataError
 from embedlab.models.data_module import TaskMixDataModule
@@ -39,7 +40,7 @@ def read_train_tasks(names: list[str], params: TrainParams, data_root: Path) -> 
 def _mining_cache_file(task: TrainTask, base_fingerprint: str, cache_dir: Path) -> Path:
     spec = task.spec.model_dump_json(include={"files", "hard_negatives", "mining_skip"})
     key = hashlib.sha256(spec.encode()).hexdigest()[:12]
-    return cache_dir / "hard_negatives" / f"{task.name}-{base_fingerprint}-{key}.json"
+    return cache_dir / "hard_negatives" / f"{task.name}-{base_fingerprint}-{key}.entry"
 
 
 @task(cache_policy=NO_CACHE)
@@ -59,12 +60,11 @@ def mine_negatives(train_task: TrainTask, base: str, data_root: Path, cache_dir:
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     cache = _mining_cache_file(train_task, fingerprint(model), cache_dir)
-    if cache.is_file():
-        negatives = json.loads(cache.read_text(encoding="utf-8"))
-    else:
+    negatives = load_json(cache)  # None where absent or damaged (then moved aside with one warning)
+    if negatives is None:
         negatives = mine_hard_negatives(model, data.queries, data.corpus, data.relevant,
                                         train_task.spec.hard_negatives, train_task.spec.mining_skip)
-        atomic_write_text(cache, json.dumps(negatives))
+        save_json(cache, negatives)
     mined = add_hard_negatives(train_task, data, negatives)
     if not mined.examples:
         raise DataError(train_task.spec.files["qrels"].path, f"no query of {train_task.name!r} has "

@@ -90,7 +90,7 @@ def test_stage2_trains_the_query_side_only_and_rebuilds_its_bank_only_for_a_chan
                                settings.cache_dir)  # same image tower: the bank is read back
     assert again["bank"]["cached"] and again["bank"]["key"] == stage2["bank"]["key"]
     fresh = train_cir_stage.fn(train, params, 2, 1, tmp_path / "s2c", None, features, settings.cache_dir)
-    assert not fresh["bank"]["cached"] and len(list(banks.glob("*.pt"))) == 2  # another tower, another bank
+    assert not fresh["bank"]["cached"] and len(list(banks.glob("*.entry"))) == 2  # another tower, another bank
 
 
 def test_training_resumes_from_the_last_checkpoint(settings, training_data, tmp_path):

@@ -1,8 +1,10 @@
 """A content-addressed cache of replies: the key is the sha256 of (back-end identity, prompt, image bytes).
 
-One JSON file per reply, `<folder>/<key[:2]>/<key>.json`, written atomically as soon as the reply arrives,
-so an interrupted generation loses at most the calls in flight and a rerun makes no call twice. The cache
-also makes generation reproducible: the same prompt to the same model gives back the stored reply.
+One entry per reply, `<folder>/<key[:2]>/<key>.entry` (embedlab's checked format, `embedlab.cache_store`: the
+reply's JSON with a sha256), written atomically as soon as the reply arrives, so an interrupted generation loses
+at most the calls in flight and a rerun makes no call twice; a damaged entry is moved aside with one warning and
+its prompt asked again. The cache also makes generation reproducible: the same prompt to the same model gives
+back the stored reply.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from embedlab.atomic import atomic_write_text
+from embedlab.cache_store import load_json, save_json
 from embedlab.models.generation.backend import Backend, BackendError, Completion, Prompt, Usage
 
 
@@ -34,19 +36,19 @@ class ResponseCache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.writable = True  # False after a reply could not be stored (read-only): one warning, then none
 
     def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
+        return self.folder / key[:2] / f"{key}.entry"
 
     def get(self, key: str) -> Completion | None:
-        """The stored reply, or None where there is none (or the entry is unreadable: it is then redone)."""
-        try:
-            return Completion(**json.loads(self._path(key).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            return None
+        """The stored reply, or None where there is none or the entry is damaged (moved aside: it is redone)."""
+        return load_json(self._path(key), lambda fields: Completion(**fields))
 
     def put(self, key: str, completion: Completion) -> None:
-        atomic_write_text(self._path(key), json.dumps(asdict(completion), ensure_ascii=False))
+        """Store the reply; in a cache that cannot be written (read-only) none is stored, with one warning."""
+        if self.writable:
+            self.writable = save_json(self._path(key), asdict(completion))
 
 
 def complete_cached(backend: Backend, prompts: Sequence[Prompt], cache: ResponseCache) -> tuple[list[Completion], Usage]:

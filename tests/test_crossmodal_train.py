@@ -92,8 +92,8 @@ def test_every_objective_trains_and_is_scored_and_compared(settings, tmp_path):
         metrics = {"objective": name, "dataset_version": data.version, "split": "test", "images": 2,
                    "languages": params.languages, "train_seconds": summary["seconds"], "steps": 2, "scores": scores}
         (out / "metrics.json").write_text(json.dumps(metrics))
-    assert len(list((settings.cache_dir / "teachers").glob("text-*.pt"))) == 1  # cusa's teacher, cached
-    assert len(list((settings.cache_dir / "text_features").glob("*.pt"))) == 1
+    assert len(list((settings.cache_dir / "teachers").glob("text-*.entry"))) == 1  # cusa's teacher, cached
+    assert len(list((settings.cache_dir / "text_features").glob("*.entry"))) == 1
     table = write_comparison(tmp_path / "out").read_text()
     assert all(f"| {name} | 2 |" in table for name in OBJECTIVES) and "mR de" in table
 

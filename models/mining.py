@@ -7,8 +7,9 @@ arXiv 2407.15831).
 
 from __future__ import annotations
 
-import torch
 from sentence_transformers import SentenceTransformer
+
+from embedlab.models.retrieval.dense import DenseRetriever
 
 
 def mine_hard_negatives(model: SentenceTransformer, queries: dict[str, str], corpus: dict[str, str],
@@ -16,17 +17,16 @@ def mine_hard_negatives(model: SentenceTransformer, queries: dict[str, str], cor
                         batch_size: int = 64) -> dict[str, list[str]]:
     """For each query in `relevant`: the `count` best-ranked non-relevant documents after skipping `skip` of them.
 
-    Ranking is by cosine similarity of `model`'s embeddings. Returns {query id: [doc id, ...]} (best first).
+    Ranking is by cosine similarity of `model`'s embeddings, searched exactly (`DenseRetriever`).
+    Returns {query id: [doc id, ...]} (best first).
     """
     doc_ids, query_ids = list(corpus), list(relevant)
-    docs = model.encode([corpus[d] for d in doc_ids], batch_size=batch_size, convert_to_tensor=True,
-                        normalize_embeddings=True)  # (N, D)
-    asked = model.encode([queries[q] for q in query_ids], batch_size=batch_size, convert_to_tensor=True,
-                         normalize_embeddings=True)  # (Q, D)
-    depth = min(len(doc_ids), skip + count + max(len(r) for r in relevant.values()))
-    ranked = torch.topk(asked @ docs.T, depth, dim=1).indices.tolist()  # (Q, depth)
+    docs = model.encode([corpus[d] for d in doc_ids], batch_size=batch_size, normalize_embeddings=True)  # (N, D)
+    asked = model.encode([queries[q] for q in query_ids], batch_size=batch_size, normalize_embeddings=True)  # (Q, D)
+    depth = skip + count + max(len(r) for r in relevant.values())
+    ranked, _ = DenseRetriever.build(docs, doc_ids).search(asked, depth)  # (Q, min(depth, N)) ids, best first
     mined = {}
-    for query, row in zip(query_ids, ranked):
-        candidates = [doc_ids[i] for i in row if doc_ids[i] not in relevant[query]]
+    for query, row in zip(query_ids, ranked.tolist()):
+        candidates = [doc for doc in row if doc not in relevant[query]]
         mined[query] = candidates[skip:skip + count]
     return mined

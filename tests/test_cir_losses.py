@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from embedlab.errors import UserError
-from embedlab.models.cir.combiner import COMBINERS, build_combiner
+from embedlab.models.cir import COMBINERS
+from embedlab.models.cir.combiner import build_combiner
 from embedlab.models.cir.losses import bank_loss, in_batch_loss
-from embedlab.models.cir.retrieval import recall_at_k, target_ranks
+from embedlab.models.cir.retrieval import target_ranks
+from embedlab.models.retrieval.metrics import recall_at_k
 
 # A 4-image bank of unit vectors and two composed queries (D = 2).
 BANK = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.6, 0.8]], dtype=torch.float64)

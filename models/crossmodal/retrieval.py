@@ -1,9 +1,9 @@
 """Scoring cross-lingual image–text retrieval: Recall@K per language and direction, and Mean Rank Variance.
 
-Exact search through faiss (`IndexFlatIP` over L2-normalised embeddings). Directions: `i2t` (an image queries
-the captions of one language) and `t2i` (a caption queries the images). MRV (paper 4, CCRK, arXiv 2406.18254):
-for each instance the variance over the K languages of the rank of its correct item, averaged over instances;
-lower is better (the population variance, dividing by K [open]).
+Exact search over L2-normalised embeddings through the shared dense retriever (`embedlab.models.retrieval`).
+Directions: `i2t` (an image queries the captions of one language) and `t2i` (a caption queries the images). MRV
+(paper 4, CCRK, arXiv 2406.18254): for each instance the variance over the K languages of the rank of its correct
+item, averaged over instances; lower is better (the population variance, dividing by K [open]).
 """
 
 from __future__ import annotations
@@ -14,24 +14,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embedlab.errors import UserError
-
-try:  # imported directly rather than through embedlab.models.search, which also imports mteb
-    import faiss
-except ImportError:  # pragma: no cover - depends on the install
-    raise UserError("faiss is not installed: pip install 'embedlab[cpu]' (or 'embedlab[gpu]' on CUDA)") from None
+from embedlab.models.retrieval.dense import DenseRetriever
+from embedlab.models.retrieval.metrics import recall_at_k
+from embedlab.models.retrieval.ranks import target_ranks as ranks_of
 
 
 def target_ranks(queries: Tensor, documents: Tensor) -> Tensor:
     """(Q,) 1-based rank of document q among all `documents` (N, D) for query q of `queries` (Q, D), Q <= N.
 
-    Ties keep faiss's order (the lower index first).
+    Ties go to the lower index. All queries share one search.
     """
-    index = faiss.IndexFlatIP(documents.shape[1])
-    index.add(np.ascontiguousarray(documents.float().numpy()))
-    _, order = index.search(np.ascontiguousarray(queries.float().numpy()), documents.shape[0])  # (Q, N)
-    hits = order == np.arange(queries.shape[0])[:, None]
-    return torch.from_numpy(hits.argmax(axis=1) + 1)
+    return torch.from_numpy(ranks_of(DenseRetriever.build(documents), queries, np.arange(queries.shape[0])))
 
 
 def mean_rank_variance(ranks: Tensor) -> float:
@@ -48,8 +41,8 @@ def crossmodal_scores(images: Tensor, texts: Tensor, languages: Sequence[str],
     """
     ranks = {"i2t": torch.stack([target_ranks(images, texts[:, k]) for k in range(len(languages))], dim=1),
              "t2i": torch.stack([target_ranks(texts[:, k], images) for k in range(len(languages))], dim=1)}  # (N, K)
-    recalls = {(direction, lang, r): float((table[:, k] <= r).double().mean())
-               for direction, table in ranks.items() for k, lang in enumerate(languages) for r in k_values}
+    recalls = {(direction, lang, r): value for direction, table in ranks.items() for k, lang in enumerate(languages)
+               for r, value in zip(k_values, recall_at_k(table[:, k], k_values).values())}
     scores = {f"{direction}.{lang}.recall_at_{r}": value for (direction, lang, r), value in recalls.items()}
     scores.update({f"{lang}.mean_recall": _mean(v for key, v in recalls.items() if key[1] == lang)
                    for lang in languages})

@@ -15,7 +15,9 @@ TELEMETRY_OFF = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }
 # Prefect's ephemeral API server gets 20 s to start by default: too little on a busy 2-core machine.
-ROBUST_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+# MLflow retries an unreachable server for about 4 minutes by default; here 2 retries (1 s, 2 s apart), 20 s each.
+ROBUST_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+                   "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 for _name, _value in {**TELEMETRY_OFF, **ROBUST_DEFAULTS}.items():
     os.environ.setdefault(_name, _value)
 

@@ -30,7 +30,7 @@ def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str
     """Evaluate an embedding model on evaluation tasks. Returns {task: {"main_score": ..., metrics...}}."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
     params = settings.params.evaluate
-    model_spec = request.model or params.model
+    model_spec = request.model if request.model is not None else params.model
     names = request.tasks or ([] if request.task_files else params.tasks)
     task_files = [Path(p) for p in request.task_files] or [settings.path(p) for p in params.task_files]
 

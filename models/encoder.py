@@ -10,14 +10,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from embedlab.errors import UserError
+from embedlab.models.device import resolve_device
 from embedlab.models.model_source import model_source
-
-
-def resolve_device(device: str = "auto") -> str:
-    """`auto` picks CUDA where torch sees a GPU, else the CPU; anything else is passed through."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -53,7 +53,7 @@ def model_features(paths: Sequence[Path], spec: str, batch_size: int, device: st
     """(N, D) L2-normalised features of a Hugging Face vision model, `batch_size` images at a time."""
     from transformers import AutoImageProcessor, AutoModel
 
-    from embedlab.models.encoder import resolve_device
+    from embedlab.models.device import resolve_device
 
     device = resolve_device(device)
     processor = load_pretrained(AutoImageProcessor, spec)

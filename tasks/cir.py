@@ -24,7 +24,7 @@ from embedlab.models.cir.data import IndexedTriplet, TripletDataModule
 from embedlab.models.cir.model import ComposedQueryModel
 from embedlab.models.cir.module import CirModule
 from embedlab.models.cir.retrieval import K_VALUES, target_ranks
-from embedlab.models.encoder import resolve_device
+from embedlab.models.device import resolve_device
 from embedlab.models.retrieval.metrics import recall_at_k
 from embedlab.models.trainer import fit
 from embedlab.tasks.crossmodal import load_or_compute, locked_text_features

@@ -29,7 +29,8 @@ from embedlab.models.crossmodal.retrieval import crossmodal_scores
 from embedlab.models.crossmodal.frozen import image_teacher_embeddings, sentence_embeddings
 from embedlab.models.dual_encoder import DualEncoder
 from embedlab.models.embedding_module import build_encoder
-from embedlab.models.encoder import fingerprint, load_encoder, resolve_device
+from embedlab.models.device import resolve_device
+from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.objectives.base import TeacherParams
 from embedlab.models.trainer import fit
 

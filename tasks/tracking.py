@@ -29,6 +29,22 @@ def git_sha(project_dir: Path) -> str | None:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
+def server_problem(tracking_uri: str, timeout_s: float) -> str | None:
+    """Why an http(s) tracking server cannot record runs now (no answer to MLflow's `/health` within
+    `timeout_s`), or None when it answers or the store is not a server (SQLite, files)."""
+    import urllib.error
+    import urllib.request
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=timeout_s) as reply:
+            reply.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
     return out.stdout.strip() or None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,9 +27,47 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+def cwd_path(value: str | Path | None) -> str | None:
+    """A path given on the command line, made absolute against the working folder, as every CLI reads it
+    (paths inside params.yaml stay relative to params.yaml's folder)."""
+    return None if value is None or str(value) == "" else str(Path(value).expanduser().absolute())
+
+
 def params_file(params: Path | None) -> str | None:
     """The --params option as a flow request carries it."""
     return str(params) if params else None
+
+
+def tracking_on(settings: Any, no_track: bool) -> bool:
+    """Whether the command records an MLflow run: not with --no-track; not, after one warning line, when the
+    tracking server does not answer within `tracking.connect_timeout_s` (an error instead with
+    `tracking.strict`), so that the work's results are still written and printed."""
+    if no_track:
+        return False
+    from embedlab.tasks.tracking import server_problem
+
+    chosen = settings.params.tracking
+    problem = server_problem(settings.tracking_uri, chosen.connect_timeout_s)
+    if problem is None:
+        return True
+    message = (f"MLflow tracking server {settings.tracking_uri} did not answer within {chosen.connect_timeout_s:g} s "
+               f"({problem})")
+    if chosen.strict:
+        typer.echo(f"error: {message}; tracking.strict is set", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"warning: {message}; this run is not recorded (set tracking.strict: true to fail instead)", err=True)
+    return False
+
+
+@contextmanager
+def running_flow() -> Iterator[None]:
+    """Run a flow inside: its Prefect server is started first (`embedlab.flow_server`), user errors end in one
+    line, and a Ctrl-C ends the command at once with `error: interrupted` and exit status 130 (see `main`)."""
+    from embedlab.flow_server import start_flow_server
+
+    start_flow_server()
+    with user_errors():
+        yield
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
 
 
@@ -38,8 +38,8 @@ def train_cir(
     from embedlab.flows.cir import train_cir as train_flow
 
     request = CirRequest(stage=stage, params_file=params_file(params), overrides=overrides or [],
-                         track=not no_track)
-    with user_errors():
+                         track=tracking_on(settings, no_track))
+    with running_flow():
         result = train_flow(request)
     if "scores" in result:
         recalls = "  ".join(f"R@{key.split('_')[-1]} {100 * value:.1f}%" for key, value in result["scores"].items()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
 
 
@@ -20,17 +20,20 @@ def prepare_crossmodal(
 ) -> None:
     """Join image captions across languages, split by image (seeded), write the versioned dataset (papers 4, 7)."""
     from embedlab.config import load_settings
+    from embedlab.atomic import check_output_dir
     from embedlab.tasks.image_text import read_image_captions
 
-    with user_errors():  # caption files and images are checked before Prefect starts
+    output = cwd_path(output)
+    with user_errors():  # caption files, images and the output folder are checked before Prefect starts
         settings = load_settings(params, overrides or [])
         read_image_captions.fn(settings.params.prepare_crossmodal, settings.data_root)
 
+        check_output_dir(settings.path(output or settings.params.prepare_crossmodal.out), [settings.data_root])
     from embedlab.flows.crossmodal import CrossModalRequest
     from embedlab.flows.crossmodal import prepare_crossmodal as prepare_flow
 
     request = CrossModalRequest(output=output, params_file=params_file(params), overrides=overrides or [])
-    with user_errors():
+    with running_flow():
         manifest = prepare_flow(request)
     out = settings.path(output or settings.params.prepare_crossmodal.out)
     for name, split in manifest["splits"].items():
@@ -66,8 +69,8 @@ def train_crossmodal(
     from embedlab.flows.crossmodal import train_crossmodal as train_flow
 
     request = CrossModalRequest(objective=name, params_file=params_file(params),
-                                overrides=overrides or [], track=not no_track)
-    with user_errors():
+                                overrides=overrides or [], track=tracking_on(settings, no_track))
+    with running_flow():
         result = train_flow(request)
     if "scores" in result:
         s = result["scores"]
@@ -105,10 +108,12 @@ def evaluate_crossmodal(
     from pydantic import ValidationError
 
     from embedlab.config import load_settings
+    from embedlab.atomic import check_output_dir
     from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
     from embedlab.image_text.dataset import read_manifest
 
     with user_errors():  # the model folder, the dataset and the split are checked before Prefect starts
+    output = cwd_path(output)
         settings = load_settings(params, overrides or [])
         chosen = settings.params.train_crossmodal
         try:
@@ -120,12 +125,13 @@ def evaluate_crossmodal(
                             "`embedlab train-crossmodal`")
         read_manifest(settings.path(chosen.dataset))
 
+        check_output_dir(settings.path(output), [settings.path(model), settings.path(chosen.dataset)])
     from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest
     from embedlab.flows.evaluate_crossmodal import evaluate_crossmodal as evaluate_flow
 
     request = EvaluateCrossModalRequest(model=model, task=spec, output=output, overrides=overrides or [],
-                                        params_file=params_file(params), track=not no_track)
-    with user_errors():
+                                        params_file=params_file(params), track=tracking_on(settings, no_track))
+    with running_flow():
         results = evaluate_flow(request)
     if as_json:
         sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")

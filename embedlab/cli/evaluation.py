@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
 
 
 @app.command()
@@ -24,10 +24,13 @@ def evaluate(
     overrides: SetOption = None,
 ) -> None:
     """Evaluate an embedding model on evaluation tasks (scores are mteb's)."""
+    from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
     from embedlab.eval_tasks.loading import load_tasks
+    from embedlab.models.device import resolve_device
     from embedlab.models.model_source import model_source
 
+    output = cwd_path(output)
     with user_errors():  # check the user's input before Prefect starts, so mistakes fail fast in one line
         settings = load_settings(params, overrides or [])
         chosen = settings.params.evaluate
@@ -39,7 +42,10 @@ def evaluate(
             from embedlab.tasks.evaluation import hub_task
 
             [hub_task(name) for name in names]
-        model_source(model or chosen.model)
+        source = model_source(model if model is not None else chosen.model)
+        resolve_device(chosen.device)
+        inputs = [settings.data_root, *files, *([Path(source)] if Path(source).exists() else [])]
+        check_output_dir(settings.path(output or chosen.output), inputs)
 
     from embedlab.flows.evaluate import EvaluateRequest
     from embedlab.flows.evaluate import evaluate as evaluate_flow
@@ -47,8 +53,8 @@ def evaluate(
 
     request = EvaluateRequest(model=model, tasks=names, task_files=[str(p) for p in files], output=output,
                               params_file=params_file(params), overrides=overrides or [],
-                              track=not no_track)
-    with user_errors():
+                              track=tracking_on(settings, no_track))
+    with running_flow():
         results = evaluate_flow(request)
     if as_json:
         sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")
@@ -66,18 +72,21 @@ def prepare(
     overrides: SetOption = None,
 ) -> None:
     """Validate the evaluation tasks of params.yaml and write them as normalised JSON lines (DVC stage `prepare`)."""
+    from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
     from embedlab.tasks.prepare import configured_tasks
 
-    with user_errors():  # names, task files and params are checked before Prefect starts
+    output = cwd_path(output)
+    with user_errors():  # names, task files, params and the output folder are checked before Prefect starts
         settings = load_settings(params, overrides or [])
         configured_tasks.fn(settings)
+        check_output_dir(settings.path(output or settings.params.prepare.out), [settings.data_root])
 
     from embedlab.flows.prepare import PrepareRequest
     from embedlab.flows.prepare import prepare as prepare_flow
 
     request = PrepareRequest(output=output, params_file=params_file(params), overrides=overrides or [])
-    with user_errors():
+    with running_flow():
         index = prepare_flow(request)
     out_dir = settings.path(output or settings.params.prepare.out)
     for name, entry in index["tasks"].items():

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
 
 
@@ -56,11 +56,11 @@ def generate_sentences(
     from embedlab.flows.generate import GenerateRequest
     from embedlab.flows.generate import generate_sentences as sentences_flow
 
-    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=output,
-                              track=not no_track)
-    with user_errors():
+    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=cwd_path(output),
+                              track=tracking_on(settings, no_track))
+    with running_flow():
         summary = sentences_flow(request)
-    _print_generated(summary, settings.path(output or chosen.sentences.output))
+    _print_generated(summary, settings.path(cwd_path(output) or chosen.sentences.output))
 
 
 @generate_app.command("triplets")
@@ -98,8 +98,8 @@ def generate_triplets(
     from embedlab.flows.generate import GenerateRequest
     from embedlab.flows.generate import generate_triplets as triplets_flow
 
-    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=output,
-                              track=not no_track)
-    with user_errors():
+    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=cwd_path(output),
+                              track=tracking_on(settings, no_track))
+    with running_flow():
         summary = triplets_flow(request)
-    _print_generated(summary, settings.path(output or chosen.triplets.output))
+    _print_generated(summary, settings.path(cwd_path(output) or chosen.triplets.output))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
 
 
@@ -34,8 +34,8 @@ def merge(
 
     `self_positioning` learns its coefficients on a probe set drawn from the training tasks of params.yaml."""
     from embedlab.config import load_settings
-    from embedlab.models.merging import get_method, method_params
-    from embedlab.models.merging.folder import check_out_dir, local_folder
+    from embedlab.atomic import check_output_dir
+    from embedlab.models.merging.folder import local_folder
     from embedlab.models.merging.weights import index_models
     from embedlab.train_tasks import check_names
 
@@ -55,14 +55,14 @@ def merge(
             check_names(list(getattr(chosen, "tasks", None) or train.joint_tasks or train.tasks), train.tasks)
         folders = [local_folder(spec) for spec in [base, *model]]
         index_models(folders[0], folders[1:])
-        check_out_dir(settings.path(out), folders)
+        check_output_dir(Path(cwd_path(out)), folders)
 
     from embedlab.flows.merge import MergeRequest
     from embedlab.flows.merge import merge as merge_flow
 
-    request = MergeRequest(base=base, models=model, method=method, out=str(out),
-                           params_file=params_file(params), overrides=overrides, track=not no_track)
-    with user_errors():
+    request = MergeRequest(base=base, models=model, method=method, out=cwd_path(out),
+                           params_file=params_file(params), overrides=overrides, track=tracking_on(settings, no_track))
+    with running_flow():
         summary = merge_flow(request)
     typer.echo(f"merged {len(model)} models with {method} {summary['params']} "
                f"({summary['tensors']} tensors, {summary['seconds']:.1f} s) -> {shown(Path(summary['out']))}")
@@ -78,11 +78,14 @@ def compare_command(
     """Score the base, the per-task models, joint trainings and merges on one suite; one table with compute
     (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
     from embedlab.config import load_settings
+    from embedlab.atomic import check_output_dir
     from embedlab.models.merging import get_method
     from embedlab.tasks.comparison import compare_specs, list_variants
 
-    with user_errors():  # params, the suite and every variant's folder are checked before Prefect starts
+    output = cwd_path(output)
+    with user_errors():  # params, the suite, every variant's folder and the output are checked before Prefect starts
         settings = load_settings(params, overrides or [])
+        check_output_dir(settings.path(output or settings.params.compare.output), [settings.data_root])
         for method in settings.params.compare.merges:
             get_method(method)
         compare_specs(settings)
@@ -93,8 +96,8 @@ def compare_command(
     from embedlab.tasks.compare_report import markdown_table
 
     request = CompareRequest(output=output, params_file=params_file(params), overrides=overrides or [],
-                             track=not no_track)
-    with user_errors():
+                             track=tracking_on(settings, no_track))
+    with running_flow():
         result = compare_flow(request)
     typer.echo(markdown_table(result["rows"]))
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

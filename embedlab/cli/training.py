@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, shown, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
 
 
@@ -26,7 +26,7 @@ def train(
     """Fine-tune an embedding model on one training task, or on all of them jointly (Lightning)."""
     from embedlab.config import load_settings
     from embedlab.models.model_source import model_source
-    from embedlab.train_tasks import check_names
+    from embedlab.train_tasks import check_files, check_names
 
     chosen = {"train.base": base, "train.sampling": sampling, "train.alpha": alpha}
     overrides = (overrides or []) + [f"{key}={value}" for key, value in chosen.items() if value is not None]
@@ -37,15 +37,19 @@ def train(
             raise UserError("--sampling and --alpha apply to --joint training only")
         settings = load_settings(params, overrides)
         names = [task] if task else settings.params.train.joint_tasks or list(settings.params.train.tasks)
+        if not settings.params.train.tasks:
+            raise UserError(f"no params.yaml in {Path.cwd()}: run from the project folder or give --params"
+                            if settings.params_file is None else f"{settings.params_file} defines no train.tasks")
         check_names(names, settings.params.train.tasks)
         model_source(settings.params.train.base)
+        check_files(names, settings.params.train.tasks, settings.data_root)
 
     from embedlab.flows.train import TrainRequest
     from embedlab.flows.train import train as train_flow
 
     request = TrainRequest(task=task, joint=joint, params_file=params_file(params),
-                           overrides=overrides, track=not no_track)
-    with user_errors():
+                           overrides=overrides, track=tracking_on(settings, no_track))
+    with running_flow():
         summary = train_flow(request)
     if summary["is_global_zero"]:
         mix = "  ".join(f"{name}={share:.2f}" for name, share in summary["task_mix"].items())
@@ -87,8 +91,8 @@ def cse_command(
     from embedlab.flows.cse import CseRequest
     from embedlab.flows.cse import cse as cse_flow
 
-    request = CseRequest(run=run, params_file=params_file(params), overrides=overrides, track=not no_track)
-    with user_errors():
+    request = CseRequest(run=run, params_file=params_file(params), overrides=overrides, track=tracking_on(settings, no_track))
+    with running_flow():
         summary = cse_flow(request)
     if summary["is_global_zero"]:
         scores = "  ".join(f"{name}={score:.4f}" for name, score in summary["scores"].items())

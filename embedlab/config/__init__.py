@@ -46,11 +46,13 @@ class Params(Section):
 
 
 class Settings:
-    """Validated params plus the folder that relative paths in them start from."""
+    """Validated params, the folder that relative paths in them start from, and the params file read (None when
+    there was none and the built-in defaults apply)."""
 
-    def __init__(self, params: Params, project_dir: Path):
+    def __init__(self, params: Params, project_dir: Path, params_file: Path | None = None):
         self.params = params
         self.project_dir = project_dir
+        self.params_file = params_file
 
     def path(self, value: str | Path) -> Path:
         path = Path(value).expanduser()
@@ -106,6 +108,14 @@ def _apply_profiles(raw: dict[str, Any], overrides: list[tuple[str, Any]], path:
                 _set_dotted(raw, key, value)
 
 
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """`file:line:column: not valid YAML: <problem>` from PyYAML's error marks."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = " ".join(filter(None, [getattr(exc, "context", None), getattr(exc, "problem", None)])) or str(exc)
+    return f"{where}: not valid YAML: {' '.join(problem.split())}"
+
+
 def load_settings(params_file: Path | None = None, overrides: list[str] = ()) -> Settings:
     """Read params.yaml (default: ./params.yaml if present, else built-in defaults) and apply -S overrides.
 
@@ -119,7 +129,10 @@ def load_settings(params_file: Path | None = None, overrides: list[str] = ()) ->
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise UserError(f"{path}: not valid YAML ({exc})".splitlines()[0]) from None
+            raise UserError(_yaml_error(path, exc)) from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{path}: expected a mapping of sections (e.g. `evaluate:`) at the top, "
+                            f"got a {type(raw).__name__}")
     parsed = [parse_override(item) for item in overrides]
     for key, value in parsed:
         _set_dotted(raw, key, value)
@@ -130,4 +143,6 @@ def load_settings(params_file: Path | None = None, overrides: list[str] = ()) ->
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         raise UserError(f"{path}: {key}: {first['msg']} (got {first.get('input')!r})") from None
-    return Settings(params, path.resolve().parent if path.is_file() else Path.cwd())
+    if path.is_file():
+        return Settings(params, path.resolve().parent, path.resolve())
+    return Settings(params, Path.cwd())

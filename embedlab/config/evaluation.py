@@ -36,3 +36,5 @@ class TrackingParams(Section):
 
     tracking_uri: str | None = None
     experiment: str = "embedlab"
+    strict: bool = False  # an unreachable tracking server is an error (exit 2) instead of a warning
+    connect_timeout_s: float = Field(default=5.0, gt=0)  # how long a command waits for the tracking server

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from embedlab.models.encoder import resolve_device
+from embedlab.models.device import resolve_device
 from embedlab.models.generation.backend import BackendError, Completion, Prompt
 from embedlab.models.generation.hf_common import load_pretrained, weights_fingerprint
 

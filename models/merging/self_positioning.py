@@ -196,7 +196,8 @@ def search(params: SelfPositioningParams, base: Path, models: Sequence[Path], pr
     The base and the models are read, never written. Returns the `Positioning`, with `samples` (probe examples
     run through the model, all steps together) and `seconds` (wall time of loading and searching).
     """
-    from embedlab.models.encoder import load_encoder, resolve_device
+    from embedlab.models.device import resolve_device
+    from embedlab.models.encoder import load_encoder
     from embedlab.models.merging.probe import probe_loss as task_probe_loss
     from embedlab.models.merging.probe import probe_steps
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from embedlab.atomic import atomic_write_text
 from embedlab.config import load_settings
-from embedlab.models.objectives import TeacherParams, objective_params
+from embedlab.models.objectives import OBJECTIVES
+from embedlab.models.objectives.base import TeacherParams
 from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
                                        train_dual_encoder)
 from embedlab.tasks.image_text import read_image_captions, write_image_text_dataset
@@ -49,7 +50,7 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
     params = settings.params.train_crossmodal
     objective = request.objective or params.objective
-    chosen = objective_params(objective, params.objectives.get(objective, {}))
+    chosen = OBJECTIVES.params(objective, params.objectives.get(objective, {}))
     data = read_image_text_data(settings.path(params.dataset), settings.data_root, params.languages)
     teachers = (encode_teachers(chosen, data.splits["train"], params.languages, settings.cache_dir)
                 if isinstance(chosen, TeacherParams) else None)

@@ -10,7 +10,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
-from embedlab.models.merging import get_method, method_params
+from embedlab.models.merging import METHODS
 from embedlab.tasks.merging import (LAMBDA_PLOT, POSITIONING, model_label, read_probe, resolve_model, search_merge,
                                     write_merged_model)
 from embedlab.tasks.tracking import log_merge, log_positioning
@@ -34,11 +34,11 @@ def merge(request: MergeRequest) -> dict[str, Any]:
     """Merge fine-tuned models sharing the base's architecture. Returns merge.json's record plus tensors, seconds
     (and, for a learned merge, the search's probe examples and seconds)."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
-    params = method_params(request.method, settings.params.merge.methods.get(request.method, {}))
+    params = METHODS.params(request.method, settings.params.merge.methods.get(request.method, {}))
     base = resolve_model(request.base)
     models = [resolve_model(spec) for spec in request.models]
     learned = None
-    if get_method(request.method).search is not None:
+    if METHODS.get(request.method).search is not None:
         probe = read_probe(params, settings.params.train, settings.data_root, settings.cache_dir)
         learned = search_merge(request.method, params, base, models, probe)
     out_dir = settings.path(request.out)

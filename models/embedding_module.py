@@ -18,7 +18,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from embedlab.atomic import atomic_dir
 from embedlab.models.encoder import load_encoder
-from embedlab.models.losses import get_loss
+from embedlab.models.losses import LOSSES
 
 
 def build_encoder(base: str, pooling: str | None = None, normalize: bool | None = None,
@@ -63,7 +63,7 @@ class EmbeddingModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.encoder = build_encoder(base, pooling, normalize, max_seq_length).train()  # loaded in eval mode
-        self.losses = {task: get_loss(name) for task, (name, _) in task_losses.items()}
+        self.losses = {task: LOSSES.get(name) for task, (name, _) in task_losses.items()}
         self.loss_options = loss_options or {}
         self.task_steps = {task: 0 for task in task_losses}
 

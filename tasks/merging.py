@@ -17,7 +17,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from embedlab.atomic import atomic_dir  # noqa: E402
 from embedlab.config import TrainParams  # noqa: E402
-from embedlab.models.merging import LearnedMerge, MethodParams, get_method  # noqa: E402
+from embedlab.models.merging import METHODS  # noqa: E402
+from embedlab.models.merging.base import LearnedMerge, MethodParams  # noqa: E402
 from embedlab.models.merging.folder import check_out_dir, local_folder, write_merged_folder  # noqa: E402
 from embedlab.tasks.training import mine_negatives, read_train_tasks  # noqa: E402
 
@@ -51,7 +52,7 @@ def read_probe(params: MethodParams, train: TrainParams, data_root: Path, cache_
 @task(cache_policy=NO_CACHE)
 def search_merge(method: str, params: MethodParams, base: Path, models: list[Path], probe: Any) -> LearnedMerge:
     """Run a learned merge method's search (e.g. Self Positioning's λ) on the probe set."""
-    return get_method(method).search(params, base, models, probe)
+    return METHODS.get(method).search(params, base, models, probe)
 
 
 def lambda_plot(path: Path, record: dict[str, Any], labels: list[str]) -> None:
@@ -96,7 +97,7 @@ def write_merged_model(method: str, params: MethodParams, base: Path, models: li
     check_out_dir(out_dir, [base, *models])
     start = time.perf_counter()
     record = {"method": method, "params": params.model_dump(by_alias=True), **inputs}
-    merge = learned.merge if learned is not None else get_method(method).build(params)
+    merge = learned.merge if learned is not None else METHODS.get(method).build(params)
     with atomic_dir(out_dir) as tmp:
         tensors = write_merged_folder(base, models, merge, tmp)
         (tmp / "merge.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

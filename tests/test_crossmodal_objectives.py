@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from embedlab.errors import UserError
-from embedlab.models.objectives import OBJECTIVES, Encoded, build_objective, get_objective, objective_params
+from embedlab.models.objectives import OBJECTIVES, build_objective
+from embedlab.models.objectives.base import Encoded
 from embedlab.models.objectives.base import Temperature
 from embedlab.models.objectives.clip import clip_loss
 from embedlab.models.objectives.cusa import cusa_loss
@@ -150,9 +151,9 @@ def test_temperature_clamps_are_respected(name):
 
 
 def test_paper_temperatures_are_the_defaults():
-    one_to_k = objective_params("one_to_k", {})
+    one_to_k = OBJECTIVES.params("one_to_k", {})
     assert (one_to_k.temperature, one_to_k.temperature_range) == (0.07, (0.001, 0.5))
-    cusa = objective_params("cusa", {})
+    cusa = OBJECTIVES.params("cusa", {})
     assert (cusa.alpha, cusa.beta, cusa.soft_temperature, cusa.teacher_temperature) == (0.1, 0.5, 0.45, 1.0)
     soft = Temperature(0.45, 0.01, 1.0)
     assert soft().item() == pytest.approx(0.45)
@@ -172,10 +173,10 @@ def test_cusa_without_image_teacher_leaves_image_labels_out_and_says_so():
 
 def test_unknown_objective_and_bad_parameters_are_one_line_errors():
     with pytest.raises(UserError, match="did you mean 'one_to_k'"):
-        get_objective("one_to_kk")
+        OBJECTIVES.get("one_to_kk")
     with pytest.raises(UserError, match="objective 'cusa': alpha"):
-        objective_params("cusa", {"alpha": -1})
+        OBJECTIVES.params("cusa", {"alpha": -1})
     with pytest.raises(UserError, match="temperature"):
-        objective_params("clip", {"temperature": 0.9})
+        OBJECTIVES.params("clip", {"temperature": 0.9})
     with pytest.raises(UserError, match="Extra inputs|extra"):
-        objective_params("clip", {"alpha": 0.1})
+        OBJECTIVES.params("clip", {"alpha": 0.1})

@@ -22,7 +22,8 @@ from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest, evalua
 from embedlab.image_text.dataset import split_by_image, write_dataset
 from embedlab.image_text.records import ImageCaptions
 from embedlab.models.dual_encoder import DualEncoder
-from embedlab.models.objectives import OBJECTIVES, TeacherParams, objective_params
+from embedlab.models.objectives import OBJECTIVES
+from embedlab.models.objectives.base import TeacherParams
 from embedlab.models.towers import ImageTower
 from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
                                       train_dual_encoder)
@@ -76,7 +77,7 @@ def test_every_objective_trains_and_is_scored_and_compared(settings, tmp_path):
     data = read_image_text_data.fn(settings.path(params.dataset), settings.data_root, params.languages)
     text_features = encode_locked_text.fn(params, data.splits["train"], settings.cache_dir)
     for name in OBJECTIVES:
-        chosen = objective_params(name, params.objectives.get(name, {}))
+        chosen = OBJECTIVES.params(name, params.objectives.get(name, {}))
         teachers = (encode_teachers.fn(chosen, data.splits["train"], params.languages, settings.cache_dir)
                     if isinstance(chosen, TeacherParams) else None)
         out = tmp_path / "out" / name

@@ -141,7 +141,7 @@ def test_run_name_tags_the_components():
     (["--objective", "infonse"], "unknown objective 'infonse'; did you mean 'infonce'"),
     (["--objective", "cosent"], "unknown objective 'cosent'"),
     (["--objective", "arccon", "-S", "cse.options.margn=0.2"],
-     "arccon has no option margn (its options: angular_margin)"),
+     "cse.options: objective 'arccon': margn: Extra inputs are not permitted (got 0.2; parameters: angular_margin)"),
     (["--data", "web"], "cse.data: Input should be 'wiki', 'nli' or 'generated'"),
     (["-S", "cse.paradigm.weight_power=2", "-S", "cse.paradigm.weight_temperature=0.05"], "not both"),
     (["--run", "infonse"], "unknown cse_table run 'infonse'; did you mean 'infonce'"),

@@ -14,7 +14,7 @@ from sentence_transformers.models import Normalize, Pooling
 from typer.testing import CliRunner
 
 from embedlab.cli import app
-from embedlab.models.merging import get_method, method_params
+from embedlab.models.merging import METHODS
 
 runner = CliRunner()
 
@@ -48,7 +48,7 @@ def test_merge_writes_a_complete_model_that_loads_and_encodes(project, tiny_mode
     assert torch.allclose(torch.linalg.vector_norm(embeddings, dim=1), torch.ones(2), atol=1e-5)
     assert (out / "tokenizer.json").is_file() and (out / "modules.json").is_file()
 
-    merge = get_method("ties").build(method_params("ties", {"density": 0.5, "lambda": 1.0}))
+    merge = METHODS.get("ties").build(METHODS.params("ties", {"density": 0.5, "lambda": 1.0}))
     base_w, a_w, b_w = (load_file(folder / "model.safetensors") for folder in (tiny_model, a, b))
     merged_w = load_file(out / "model.safetensors")
     assert merged_w.keys() == base_w.keys()

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from embedlab.cli import app
-from embedlab.models.merging import METHODS, get_method, method_params
+from embedlab.models.merging import METHODS
 from embedlab.models.merging.probe import ProbeSet, ProbeTask, probe_steps, sample_examples
 from merging_helpers import write_tiny_project
 
@@ -25,14 +25,14 @@ def tiny_project(project, tiny_model, small_tasks):
 
 
 def test_self_positioning_is_registered_with_validated_parameters():
-    assert "self_positioning" in METHODS and get_method("self_positioning").search is not None
-    params = method_params("self_positioning", {"granularity": "layer", "l2": 0.1})
+    assert "self_positioning" in METHODS and METHODS.get("self_positioning").search is not None
+    params = METHODS.params("self_positioning", {"granularity": "layer", "l2": 0.1})
     assert params.granularity == "task_layer" and params.l2 == 0.1
     for bad, message in [({"granularity": "per_row"}, "granularity"), ({"lr": 0}, "lr"),
                          ({"batch_size": 8, "probe_size": 4}, "exceeds probe_size"), ({"steps": 0}, "steps"),
                          ({"momentum": 0.9}, "momentum")]:
         with pytest.raises(Exception, match=message):
-            method_params("self_positioning", bad)
+            METHODS.params("self_positioning", bad)
 
 
 def test_probe_steps_hold_one_batch_of_every_task(tiny_model):

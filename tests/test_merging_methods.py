@@ -9,16 +9,16 @@ from torch.testing import assert_close
 from conftest import REPO
 from embedlab.config import load_settings
 from embedlab.errors import UserError
-from embedlab.models.merging import METHODS, get_method, method_params
+from embedlab.models.merging import METHODS
 from embedlab.models.merging.general import GeneralTaskArithmetic, drop_random, ties_mean, trim_magnitude
 from embedlab.models.merging.self_positioning import Positioning
 
 
 def build(name: str, **values):
-    method = get_method(name)
+    method = METHODS.get(name)
     if method.search is not None:  # a learned merge: its per-tensor merge once the search is done (λ = 0.5 here)
         return Positioning(torch.full((3, 1), 0.5), ("all",), "task").merge
-    return method.build(method_params(name, values))
+    return method.build(METHODS.params(name, values))
 
 
 def t(*values) -> torch.Tensor:
@@ -96,11 +96,11 @@ def test_dare_is_seeded_and_unbiased():
 
 def test_bad_method_names_and_parameters_are_one_line_errors_naming_the_key():
     with pytest.raises(UserError, match="did you mean 'ties'"):
-        get_method("tie")
+        METHODS.get("tie")
     with pytest.raises(UserError, match=r"merge method 'ties': density: Input should be less than or equal to 1"):
-        method_params("ties", {"density": 2})
+        METHODS.params("ties", {"density": 2})
     with pytest.raises(UserError, match=r"merge method 'dare': dropp: Extra inputs are not permitted"):
-        method_params("dare", {"dropp": 0.5})
+        METHODS.params("dare", {"dropp": 0.5})
     with pytest.raises(ValueError, match="density < 1 needs sparsify"):
         GeneralTaskArithmetic(density=0.5)
 
@@ -109,4 +109,4 @@ def test_params_yaml_configures_every_registered_method_validly():
     methods = load_settings(REPO / "params.yaml").params.merge.methods
     assert sorted(methods) == sorted(METHODS)
     for name, values in methods.items():
-        method_params(name, values)
+        METHODS.params(name, values)

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from embedlab.errors import UserError
-from embedlab.models.merging import get_method, method_params
+from embedlab.models.merging import METHODS
 from embedlab.models.merging.folder import local_folder, write_merged_folder
 from embedlab.models.merging.weights import tensor_index
 
@@ -34,7 +34,7 @@ def test_every_file_and_sub_folder_is_merged_and_integer_tensors_are_the_base_s(
                                         "2_Dense/linear.weight"]
     out = tmp_path / "out"
     out.mkdir()
-    assert write_merged_folder(base, tuned, get_method("average").build(method_params("average", {})), out) == 4
+    assert write_merged_folder(base, tuned, METHODS.get("average").build(METHODS.params("average", {})), out) == 4
     top, dense = load_file(out / "model.safetensors"), load_file(out / "2_Dense" / "model.safetensors")
     assert torch.equal(top["encoder.weight"], torch.full((2, 3), 2.0))
     assert top["encoder.bias"].dtype == torch.bfloat16 and torch.equal(top["encoder.bias"].float(), torch.full((3,), 2.0))
@@ -48,7 +48,7 @@ def test_a_missing_or_extra_tensor_and_pickled_weights_are_one_line_errors(tmp_p
     base = model_folder(tmp_path / "base", 0.0)
     other = model_folder(tmp_path / "other", 1.0)
     save_file({"linear.weight": torch.ones(3, 3), "linear.bias": torch.ones(3)}, other / "2_Dense" / "model.safetensors")
-    merge = get_method("average").build(method_params("average", {}))
+    merge = METHODS.get("average").build(METHODS.params("average", {}))
     with pytest.raises(UserError, match=rf"^architectures differ: {other} has tensor '2_Dense/linear.bias', which "):
         write_merged_folder(base, [other], merge, tmp_path / "out")
     with pytest.raises(UserError, match=r"^architectures differ: tensor '2_Dense/linear.bias' of the base is missing"):

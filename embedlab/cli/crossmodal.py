@@ -10,6 +10,7 @@ import typer
 
 from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
+from embedlab.models.objectives import OBJECTIVES
 
 
 @app.command("prepare-crossmodal")
@@ -44,7 +45,8 @@ def prepare_crossmodal(
 
 @app.command("train-crossmodal")
 def train_crossmodal(
-    objective: Annotated[str | None, typer.Option("--objective", help="clip | one_to_k | cusa (default: train_crossmodal.objective)")] = None,
+    objective: Annotated[str | None, typer.Option(
+        "--objective", help=f"{OBJECTIVES.choices()} (default: train_crossmodal.objective)")] = None,
     no_track: NoTrackOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
@@ -53,13 +55,12 @@ def train_crossmodal(
     from embedlab.config import load_settings
     from embedlab.image_text.dataset import read_manifest
     from embedlab.models.model_source import model_source
-    from embedlab.models.objectives import objective_params
 
     with user_errors():  # objective, its parameters, the dataset and the towers are checked before Prefect starts
         settings = load_settings(params, overrides or [])
         chosen = settings.params.train_crossmodal
         name = objective or chosen.objective
-        objective_params(name, chosen.objectives.get(name, {}))
+        OBJECTIVES.params(name, chosen.objectives.get(name, {}))
         read_manifest(settings.path(chosen.dataset))
         for spec in (chosen.text_tower, chosen.image_tower):
             if isinstance(spec, str):

@@ -9,6 +9,7 @@ import typer
 
 from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
+from embedlab.models.merging import METHODS
 
 
 def _method_override(method: str, item: str) -> str:
@@ -18,7 +19,7 @@ def _method_override(method: str, item: str) -> str:
 
 @app.command()
 def merge(
-    method: Annotated[str, typer.Option("--method", help="merge method, e.g. ties (a wrong name lists them)")],
+    method: Annotated[str, typer.Option("--method", help=f"merge method: {METHODS.choices()}")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder of the merged sentence-transformers model")],
     base: Annotated[str | None, typer.Option("--base", help="the model the others were fine-tuned from")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="a fine-tuned model (repeatable)")] = None,
@@ -42,7 +43,7 @@ def merge(
     overrides = [_method_override(method, item) for item in overrides or []]
     with user_errors():  # method, parameters, architectures (safetensors headers only) and --out are checked before Prefect starts
         settings = load_settings(params, overrides)
-        chosen = method_params(method, settings.params.merge.methods.get(method, {}))
+        chosen = METHODS.params(method, settings.params.merge.methods.get(method, {}))
         train = settings.params.train
         if trained and model:
             raise UserError("give --model (repeatable) or --trained, not both")
@@ -51,7 +52,7 @@ def merge(
             model = [str(settings.path(train.output) / name / "model") for name in train.joint_tasks or train.tasks]
         if not base or not model:
             raise UserError("give --base and --model (repeatable), or --trained")
-        if get_method(method).search is not None:  # the probe set's training tasks
+        if METHODS.get(method).search is not None:  # the probe set's training tasks
             check_names(list(getattr(chosen, "tasks", None) or train.joint_tasks or train.tasks), train.tasks)
         folders = [local_folder(spec) for spec in [base, *model]]
         index_models(folders[0], folders[1:])
@@ -79,7 +80,6 @@ def compare_command(
     (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
     from embedlab.config import load_settings
     from embedlab.atomic import check_output_dir
-    from embedlab.models.merging import get_method
     from embedlab.tasks.comparison import compare_specs, list_variants
 
     output = cwd_path(output)
@@ -87,7 +87,7 @@ def compare_command(
         settings = load_settings(params, overrides or [])
         check_output_dir(settings.path(output or settings.params.compare.output), [settings.data_root])
         for method in settings.params.compare.merges:
-            get_method(method)
+            METHODS.check(method)
         compare_specs(settings)
         list_variants.fn(settings)
 

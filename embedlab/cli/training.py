@@ -10,6 +10,7 @@ import typer
 
 from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors
 from embedlab.errors import UserError
+from embedlab.models.losses import CSE_OBJECTIVES
 
 
 @app.command()
@@ -58,8 +59,8 @@ def train(
 
 @app.command("cse")
 def cse_command(
-    objective: Annotated[str | None, typer.Option("--objective", help="e.g. infonce, arccon, mpt, met, align_uniform, "
-                                                  "barlow_twins, vicreg, hierarchical (default: cse.objective)")] = None,
+    objective: Annotated[str | None, typer.Option("--objective", help=f"{CSE_OBJECTIVES.choices()} "
+                                                  "(default: cse.objective)")] = None,
     data: Annotated[str | None, typer.Option("--data", help="wiki (dropout views) | nli (triples) | generated "
                                              "(hierarchical sentences); default: cse.data")] = None,
     run: Annotated[str | None, typer.Option("--run", help="a run of cse_table.runs (its objective, options and "

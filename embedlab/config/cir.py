@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from embedlab.config.crossmodal import TINY_VIT
 from embedlab.config.section import ProfiledSection, Section
+from embedlab.models.cir import COMBINERS
+from embedlab.registry import name_check
 
 CIR_STAGES = ("1", "2", "both")
 
@@ -37,7 +39,8 @@ class TrainCirParams(ProfiledSection):
     """`train_cir`: a composed-query model on triplets, trained in stage 1, stage 2 or both (`embedlab train-cir`).
 
     The towers are the dual encoder's (`train_crossmodal`'s kinds of `image_tower` and `text_tower`); `combiner`
-    is `sum` (query = normalise(f_img(reference) + f_txt(text))) or `mlp` (a learned residual on the sum).
+    names one of `embedlab.models.cir.COMBINERS`: `sum` (query = normalise(f_img(reference) + f_txt(text))) or `mlp`
+    (a learned residual on the sum).
     Triplets are split by reference image (`test_fraction` of the references held out, seeded). Every variant
     trains `max_steps` steps of `batch_size` triplets: `both` gives the last `stage2_share` of them to stage 2.
     Stage 1: InfoNCE against the batch's targets at `stage1_temperature`. Stage 2: the image tower frozen, its
@@ -53,7 +56,7 @@ class TrainCirParams(ProfiledSection):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     stage: Literal["1", "2", "both"] = "both"
     stage2_share: float = Field(0.5, gt=0, lt=1)
-    combiner: Literal["sum", "mlp"] = "sum"
+    combiner: Annotated[str, AfterValidator(name_check(COMBINERS))] = "sum"
     image_tower: str | dict[str, Any] = Field(default_factory=lambda: dict(TINY_VIT))
     text_tower: str = "minilm"
     embedding_dim: int = Field(256, gt=0)

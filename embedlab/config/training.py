@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from embedlab.config.section import ProfiledSection, Section
+from embedlab.models.merging import METHODS
 from embedlab.train_tasks.spec import TrainTaskSpec
 
 
@@ -42,13 +43,10 @@ class TrainParams(ProfiledSection):
 
 class MergeParams(Section):
     """`merge` section: each merge method's parameters by method name (`embedlab merge -S key=value` sets one
-    for the chosen method). Names and values are checked against `embedlab.models.merging` when a merge starts,
-    so that reading params.yaml does not import torch."""
+    for the chosen method). Names and values are checked against `embedlab.models.merging.METHODS` when a merge
+    starts, so that reading params.yaml does not import torch."""
 
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-
-MERGE_METHODS = ["average", "task_arithmetic", "ties", "dare", "self_positioning"]
 
 
 class CompareParams(ProfiledSection):
@@ -68,7 +66,7 @@ class CompareParams(ProfiledSection):
     samplings: list[Literal["proportional", "uniform", "temperature"]] = Field(
         default_factory=lambda: ["proportional", "temperature"])
     joint_steps: int = Field(80, gt=0, description="steps of each joint training (the DVC stage train_joint)")
-    merges: list[str] = Field(default_factory=lambda: list(MERGE_METHODS))
+    merges: list[str] = Field(default_factory=lambda: list(METHODS.names), description="default: every merge method")
     max_seq_length: int | None = Field(128, gt=0)
     joint_output: str = "results/joint"
     merge_output: str = "results/merge"

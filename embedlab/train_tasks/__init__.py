@@ -1,27 +1,17 @@
-"""Training tasks (`TrainTask`): params.yaml entries read into examples. One file per format.
-
-Adding a format is one file with `read(spec, data_root, seed) -> list[Example]` plus one line in FORMATS.
+"""Training tasks (`TrainTask`): params.yaml entries read into examples. One file per format, registered in
+`spec.FORMATS` (a file defining `FORMAT = TrainFormat(roles, read)` plus one line there).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from embedlab.errors import DataError, unknown_name
-from embedlab.train_tasks import hierarchical, labelled, pairs, retrieval, scored_pairs, sentences
-from embedlab.train_tasks.spec import TrainTaskSpec
-from embedlab.train_tasks.task import Example, TrainTask
-
-FORMATS: dict[str, Callable[[TrainTaskSpec, Path, int], list[Example]]] = {
-    "pairs": pairs.read,
-    "scored_pairs": scored_pairs.read,
-    "retrieval": retrieval.read,
-    "labelled": labelled.read,
-    "sentences": sentences.read,
-    "hierarchical": hierarchical.read,
-}
+from embedlab.models.losses import LOSSES
+from embedlab.train_tasks.spec import FORMATS, TrainTaskSpec
+from embedlab.train_tasks.task import TrainTask
 
 
 def task_spec(name: str, tasks: Mapping[str, TrainTaskSpec]) -> TrainTaskSpec:
@@ -33,10 +23,8 @@ def task_spec(name: str, tasks: Mapping[str, TrainTaskSpec]) -> TrainTaskSpec:
 
 def check_names(names: list[str], tasks: Mapping[str, TrainTaskSpec]) -> None:
     """Fail fast, in one line, on an unknown task or loss name (before any data or model is read)."""
-    from embedlab.models.losses import get_loss
-
     for name in names:
-        get_loss(task_spec(name, tasks).loss)
+        LOSSES.check(task_spec(name, tasks).loss)
 
 
 def load_train_task(name: str, spec: TrainTaskSpec, data_root: Path, seed: int) -> TrainTask:
@@ -44,7 +32,7 @@ def load_train_task(name: str, spec: TrainTaskSpec, data_root: Path, seed: int) 
 
     Raises DataError naming the file for a missing, empty or malformed file, or one yielding no examples.
     """
-    examples = FORMATS[spec.format](spec, data_root, seed)
+    examples = FORMATS.get(spec.format).read(spec, data_root, seed)
     if not examples:
         raise DataError(spec.files[next(iter(spec.files))].path, f"training task {name!r} has no usable examples")
     if spec.max_examples and len(examples) > spec.max_examples:

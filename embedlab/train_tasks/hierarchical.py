@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from embedlab.errors import DataError
+from embedlab.train_tasks.spec import TrainFormat
 from embedlab.train_tasks.task import Example, TrainTaskSpec
 
 
@@ -37,3 +38,6 @@ def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
                             number)
         examples.append(Example((sentence, *levels)))
     return examples
+
+
+FORMAT = TrainFormat({"train": ("sentence", "levels")}, read)

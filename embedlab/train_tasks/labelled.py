@@ -11,6 +11,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from embedlab.train_tasks.spec import TrainFormat
 from embedlab.train_tasks.task import Example, TrainTaskSpec, read_role
 
 
@@ -31,3 +32,6 @@ def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
         examples.append(Example((row["text"], rng.choice(others), rng.choice(by_label[negative_label])),
                                 (label, label, negative_label)))
     return examples
+
+
+FORMAT = TrainFormat({"train": ("text", "label")}, read)

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from embedlab.train_tasks.spec import TrainFormat
 from embedlab.train_tasks.task import Example, TrainTaskSpec, read_role
 
 
 def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
     columns = ("anchor", "positive", "negative") if "negative" in spec.files["train"].columns else ("anchor", "positive")
     return [Example(tuple(row[c] for c in columns)) for row in read_role(spec, "train", data_root)]
+
+
+FORMAT = TrainFormat({"train": ("anchor", "positive")}, read)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from embedlab.errors import DataError
+from embedlab.train_tasks.spec import TrainFormat
 from embedlab.train_tasks.task import Example, RetrievalData, TrainTask, TrainTaskSpec, read_role
 
 
@@ -42,3 +43,6 @@ def add_hard_negatives(task: TrainTask, data: RetrievalData, negatives: dict[str
                         ids=example.ids)
                 for example in task.examples if len(negatives.get(example.ids[0], [])) >= count]
     return task.with_examples(examples)
+
+
+FORMAT = TrainFormat({"corpus": ("id", "text"), "queries": ("id", "text"), "qrels": ("query_id", "doc_id")}, read)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from embedlab.errors import DataError
+from embedlab.train_tasks.spec import TrainFormat
 from embedlab.train_tasks.task import Example, TrainTaskSpec, read_role
 
 
@@ -18,3 +19,6 @@ def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
             raise DataError(spec.files["train"].path, f"score {row['score']!r} is not a number") from None
         examples.append(Example((row["sentence1"], row["sentence2"]), (score - low) / (high - low)))
     return examples
+
+
+FORMAT = TrainFormat({"train": ("sentence1", "sentence2", "score")}, read)

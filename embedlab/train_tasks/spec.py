@@ -1,24 +1,41 @@
-"""The schema of a training task: a params.yaml entry pointing at files, a format and a loss (a task is data)."""
+"""The schema of a training task: a params.yaml entry pointing at files, a format and a loss (a task is data),
+and the registry of training formats.
+
+Adding a format is one file defining `FORMAT = TrainFormat(roles, read)` (its docstring documents the format)
+plus one line in FORMATS.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from embedlab.eval_tasks.spec import FileSpec
+from embedlab.registry import Registry, module_doc, name_check
 
-TrainFormat = Literal["pairs", "scored_pairs", "retrieval", "labelled", "sentences", "hierarchical"]
+if TYPE_CHECKING:
+    from embedlab.train_tasks.task import Example
 
-# The files each format reads, and the columns each file must provide (optional ones in OPTIONAL_COLUMNS).
-ROLES: dict[str, dict[str, tuple[str, ...]]] = {
-    "pairs": {"train": ("anchor", "positive")},
-    "scored_pairs": {"train": ("sentence1", "sentence2", "score")},
-    "retrieval": {"corpus": ("id", "text"), "queries": ("id", "text"), "qrels": ("query_id", "doc_id")},
-    "labelled": {"train": ("text", "label")},
-    "sentences": {"train": ("text",)},
-    "hierarchical": {"train": ("sentence", "levels")},
-}
+
+class TrainFormat(NamedTuple):
+    """One training format: the files it reads by role, each with the columns it must provide (optional ones in
+    OPTIONAL_COLUMNS), and `read(spec, data_root, seed) -> list[Example]`."""
+
+    roles: dict[str, tuple[str, ...]]
+    read: Callable[[TrainTaskSpec, Path, int], list[Example]]
+
+
+FORMATS: Registry[TrainFormat] = Registry("training format", {
+    "pairs": "embedlab.train_tasks.pairs:FORMAT",
+    "scored_pairs": "embedlab.train_tasks.scored_pairs:FORMAT",
+    "retrieval": "embedlab.train_tasks.retrieval:FORMAT",
+    "labelled": "embedlab.train_tasks.labelled:FORMAT",
+    "sentences": "embedlab.train_tasks.sentences:FORMAT",
+    "hierarchical": "embedlab.train_tasks.hierarchical:FORMAT",
+}, doc=lambda format: module_doc(format.read))
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"train": ("negative",), "corpus": ("title",), "qrels": ("score",)}
 
 
@@ -35,7 +52,7 @@ class TrainTaskSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: TrainFormat
+    format: Annotated[str, AfterValidator(name_check(FORMATS))]
     files: dict[str, FileSpec]
     loss: str
     loss_scale: float = Field(20.0, gt=0, description="inverse temperature of the loss")
@@ -51,11 +68,12 @@ class TrainTaskSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check_files(self) -> TrainTaskSpec:
-        expected, given = set(ROLES[self.format]), set(self.files)
+        roles = FORMATS.get(self.format).roles
+        expected, given = set(roles), set(self.files)
         if given != expected:
             raise ValueError(f"files of a {self.format} task must be {sorted(expected)}, got {sorted(given)}")
         for role, file in self.files.items():
-            allowed = set(ROLES[self.format][role]) | set(OPTIONAL_COLUMNS.get(role, ()))
+            allowed = set(roles[role]) | set(OPTIONAL_COLUMNS.get(role, ()))
             unknown = sorted(set(file.columns) - allowed)
             if unknown:
                 raise ValueError(f"files.{role}.columns: unknown column role(s) {unknown}; expected {sorted(allowed)}")

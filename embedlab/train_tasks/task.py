@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from embedlab.eval_tasks.readers import read_rows
-from embedlab.train_tasks.spec import OPTIONAL_COLUMNS, ROLES, TrainTaskSpec
+from embedlab.train_tasks.spec import FORMATS, OPTIONAL_COLUMNS, TrainTaskSpec
 
 
 class Example(NamedTuple):
@@ -49,5 +49,5 @@ def read_role(spec: TrainTaskSpec, role: str, data_root: Path) -> list[dict[str,
     """The rows of the file playing `role`, each {column: text}; DataError for an empty or malformed file."""
     file = spec.files[role]
     path = Path(file.path) if Path(file.path).is_absolute() else data_root / file.path
-    needed = ROLES[spec.format][role]
+    needed = FORMATS.get(spec.format).roles[role]
     return [row for _, row in read_rows(path, role, file, needed, OPTIONAL_COLUMNS.get(role, ()))]

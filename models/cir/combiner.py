@@ -1,11 +1,8 @@
 """Combiners: a reference image's and a modification text's embeddings -> one composed query.
 
-Both take L2-normalised (B, D) embeddings r (the image tower's, of the reference) and t (the text tower's, of
-the modification text) and return an L2-normalised (B, D) query, scored against target images by cosine.
-- `sum`: q = normalise(r + t), SPN4CIR's query (paper 6, arXiv 2404.11317); no parameters.
-- `mlp`: q = normalise(r + t + MLP([r; t])), a learned residual on the sum (two layers of width 2D, the last
-  zero-initialised so that training starts from the sum); a small learned combiner in the spirit of CLIP4Cir
-  (Baldrati et al. 2022, arXiv 2203.15779).
+Each takes L2-normalised (B, D) embeddings r (the image tower's, of the reference) and t (the text tower's, of
+the modification text) and returns an L2-normalised (B, D) query, scored against target images by cosine. Each is
+registered in `embedlab.models.cir.COMBINERS` (one line) and documents itself in its docstring.
 """
 
 from __future__ import annotations
@@ -16,10 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from embedlab.errors import unknown_name
+from embedlab.models.cir import COMBINERS
 
 
 class Combiner(nn.Module):
+    """A registered combiner (`embedlab.models.cir.COMBINERS`): `name` is its registry name, `dim` is D."""
+
     name: ClassVar[str]
 
     def __init__(self, dim: int) -> None:
@@ -31,6 +30,8 @@ class Combiner(nn.Module):
 
 
 class SumCombiner(Combiner):
+    """q = normalise(r + t), SPN4CIR's query (paper 6, arXiv 2404.11317); no parameters."""
+
     name = "sum"
 
     def forward(self, references: Tensor, texts: Tensor) -> Tensor:
@@ -39,6 +40,9 @@ class SumCombiner(Combiner):
 
 
 class MlpCombiner(Combiner):
+    """q = normalise(r + t + MLP([r; t])): a learned residual (two layers of width 2D, the last zero-initialised,
+    so that training starts from the sum), in the spirit of CLIP4Cir (Baldrati et al. 2022, arXiv 2203.15779)."""
+
     name = "mlp"
 
     def __init__(self, dim: int) -> None:
@@ -53,11 +57,6 @@ class MlpCombiner(Combiner):
         return F.normalize(references + texts + residual, dim=-1)
 
 
-COMBINERS: dict[str, type[Combiner]] = {combiner.name: combiner for combiner in (SumCombiner, MlpCombiner)}
-
-
 def build_combiner(name: str, dim: int) -> Combiner:
     """The combiner registered as `name` for D = `dim`; UserError with a "did you mean" otherwise."""
-    if name not in COMBINERS:
-        raise unknown_name("combiner", name, COMBINERS)
-    return COMBINERS[name](dim)
+    return COMBINERS.get(name)(dim)

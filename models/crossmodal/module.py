@@ -14,7 +14,8 @@ from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
 from embedlab.models.dual_encoder import DualEncoder
-from embedlab.models.objectives import Encoded, build_objective
+from embedlab.models.objectives import build_objective
+from embedlab.models.objectives.base import Encoded
 
 
 class CrossModalModule(L.LightningModule):

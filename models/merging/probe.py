@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor
 
 from embedlab.models.data_module import ExampleLike, TaskMixDataModule
-from embedlab.models.losses import get_loss
+from embedlab.models.losses import LOSSES
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def probe_loss(probe: ProbeSet) -> Callable[[Callable[..., Any], list[dict[str, 
 
     `forward(features)` runs the (merged) sentence-transformers model and returns its output dict.
     """
-    losses = {task.name: (get_loss(task.loss), task.scale) for task in probe.tasks}
+    losses = {task.name: (LOSSES.get(task.loss), task.scale) for task in probe.tasks}
 
     def loss(forward: Callable[..., Any], step: list[dict[str, Any]]) -> Tensor:
         values = []

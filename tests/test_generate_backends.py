@@ -117,7 +117,7 @@ def test_cache_makes_a_rerun_cost_no_calls_and_redoes_broken_entries(tmp_path):
         assert (usage.calls, usage.cache_hits, usage.prompt_tokens, usage.completion_tokens) == (3, 0, 33, 21)
         again, usage = complete_cached(backend, prompts("a", "b", "c"), cache)
         assert again == first and (usage.calls, usage.cache_hits, usage.prompt_tokens) == (0, 3, 0)
-        entries = sorted((tmp_path / "cache").rglob("*.json"))
+        entries = sorted((tmp_path / "cache").rglob("*.entry"))
         assert len(entries) == 3 and not list((tmp_path / "cache").rglob("*.tmp"))
         entries[0].write_text('{"text": "trunc')  # a damaged entry is asked for again
         _, usage = complete_cached(backend, prompts("a", "b", "c"), cache)

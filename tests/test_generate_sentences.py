@@ -172,13 +172,13 @@ def test_killed_run_resumes_without_calling_finished_items_again(project):
                                    stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 120
-            while len(list(cache.rglob("*.json"))) < 10 and process.poll() is None and time.monotonic() < deadline:
+            while len(list(cache.rglob("*.entry"))) < 10 and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             os.killpg(process.pid, signal.SIGKILL)  # the CLI and any child it started
             _, stderr = process.communicate()
         asked = len(server.requests)  # 10 answered, and up to 2 held when the process died
-        assert len(list(cache.rglob("*.json"))) == 10 and 10 <= asked <= 12, stderr[-2000:]
+        assert len(list(cache.rglob("*.entry"))) == 10 and 10 <= asked <= 12, stderr[-2000:]
         assert not output.exists()  # nothing half-written
 
         resume.set()

@@ -20,6 +20,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
 from conftest import REPO
+from embedlab.cache_store import save_json
 from embedlab.config import load_settings
 from embedlab.errors import DataError, UserError
 from embedlab.flows.train import TrainRequest, train
@@ -110,9 +111,9 @@ def test_retrieval_mines_hard_negatives_once_per_base_model(small, tmp_path):
     task = read_train_tasks.fn(["retrieval"], params, settings.data_root)[0]
     mined = mine_negatives.fn(task, params.base, settings.data_root, settings.cache_dir)
     assert all(len(example.texts) == 3 and example.texts[2] != example.texts[1] for example in mined.examples)
-    cache = list((tmp_path / "cache" / "hard_negatives").glob("retrieval-*.json"))
+    cache = list((tmp_path / "cache" / "hard_negatives").glob("retrieval-*.entry"))
     assert len(cache) == 1
-    cache[0].write_text(json.dumps({"q1": ["d1"], "q2": ["d1"]}))  # a cached mining is reused as is
+    save_json(cache[0], {"q1": ["d1"], "q2": ["d1"]})  # a cached mining is reused as is
     again = mine_negatives.fn(task, params.base, settings.data_root, settings.cache_dir)
     assert {example.texts[2] for example in again.examples} == {"dogs are loyal pets"}
 

@@ -44,7 +44,8 @@ class EmbeddingCache:
 
     def _check_block(self, arrays: dict[str, np.ndarray]) -> None:
         keys, vectors = arrays["keys"], arrays["vectors"]
-        if vectors.dtype != np.float32 or vectors.ndim != 2 or keys.dtype != np.uint8 or keys.shape != (len(vectors), 32):
+        if (vectors.dtype != np.float32 or vectors.ndim != 2
+                or keys.dtype != np.uint8 or keys.shape != (len(vectors), 32)):
             raise ValueError(f"keys {keys.shape} {keys.dtype} and vectors {vectors.shape} {vectors.dtype} are not "
                              "n text digests [n, 32] uint8 and n vectors [n, D] float32")
         if self._dimension is not None and vectors.shape[1] != self._dimension:

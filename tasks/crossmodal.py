@@ -100,7 +100,8 @@ def locked_text_features(text_tower: str, max_seq_length: int, texts: list[str],
     cache_dir/text_features/ (keyed by the backbone's fingerprint, which covers max_seq_length, and the texts)."""
     model = build_encoder(text_tower, normalize=False, max_seq_length=max_seq_length)
     key = hashlib.sha256(json.dumps([fingerprint(model), texts]).encode()).hexdigest()[:16]
-    return load_or_compute(cache_dir / "text_features" / f"{key}.entry", lambda: sentence_embeddings(model, texts, False))
+    return load_or_compute(cache_dir / "text_features" / f"{key}.entry",
+                           lambda: sentence_embeddings(model, texts, False))
 
 
 @task(cache_policy=NO_CACHE)

@@ -15,11 +15,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 from prefect import task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from embedlab.atomic import atomic_dir  # noqa: E402
+from embedlab.atomic import atomic_dir, check_output_dir  # noqa: E402
 from embedlab.config import TrainParams  # noqa: E402
 from embedlab.models.merging import METHODS  # noqa: E402
 from embedlab.models.merging.base import LearnedMerge, MethodParams  # noqa: E402
-from embedlab.models.merging.folder import check_out_dir, local_folder, write_merged_folder  # noqa: E402
+from embedlab.models.merging.folder import local_folder, write_merged_folder  # noqa: E402
 from embedlab.tasks.training import mine_negatives, read_train_tasks  # noqa: E402
 
 SUMMARY, POSITIONING, LAMBDA_PLOT = "summary.json", "positioning.json", "lambdas.png"
@@ -92,9 +92,9 @@ def write_merged_model(method: str, params: MethodParams, base: Path, models: li
     summary.json (tensors, wall seconds of the merge, and for a learned merge the search's probe examples and
     seconds); a learned merge (`learned`, the result of `search_merge`) adds positioning.json (the search's
     record) and lambdas.png. Returns merge.json's record plus out, tensors, seconds (and search).
-    UserError if the architectures differ or `out_dir` lies inside one of the models.
+    UserError if the architectures differ or `out_dir` could lose a file (see `check_output_dir`).
     """
-    check_out_dir(out_dir, [base, *models])
+    check_output_dir(out_dir, [base, *models])
     start = time.perf_counter()
     record = {"method": method, "params": params.model_dump(by_alias=True), **inputs}
     merge = learned.merge if learned is not None else METHODS.get(method).build(params)

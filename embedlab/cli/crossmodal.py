@@ -113,8 +113,8 @@ def evaluate_crossmodal(
     from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
     from embedlab.image_text.dataset import read_manifest
 
+    output, model = cwd_path(output), cwd_path(model)
     with user_errors():  # the model folder, the dataset and the split are checked before Prefect starts
-    output = cwd_path(output)
         settings = load_settings(params, overrides or [])
         chosen = settings.params.train_crossmodal
         try:

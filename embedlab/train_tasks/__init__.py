@@ -27,6 +27,18 @@ def check_names(names: list[str], tasks: Mapping[str, TrainTaskSpec]) -> None:
         LOSSES.check(task_spec(name, tasks).loss)
 
 
+def check_files(names: list[str], tasks: Mapping[str, TrainTaskSpec], data_root: Path) -> None:
+    """Fail fast, in one line naming the file, on a training file that is missing or empty (contents are
+    checked when the task is read)."""
+    for name in names:
+        for role, file in task_spec(name, tasks).files.items():
+            path = Path(file.path) if Path(file.path).is_absolute() else data_root / file.path
+            if not path.exists():
+                raise DataError(path, f"training task {name!r}: the {role} file does not exist")
+            if path.is_file() and path.stat().st_size == 0:
+                raise DataError(path, f"training task {name!r}: the {role} file is empty")
+
+
 def load_train_task(name: str, spec: TrainTaskSpec, data_root: Path, seed: int) -> TrainTask:
     """Read a task's files into examples (a seeded subset of `max_examples` where set).
 

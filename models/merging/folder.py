@@ -31,13 +31,6 @@ def local_folder(spec: str) -> Path:
         raise UserError(f"cannot fetch model {spec!r} from the Hugging Face Hub: {str(exc).splitlines()[0]}") from None
 
 
-def check_out_dir(out_dir: Path, folders: Sequence[Path]) -> None:
-    """UserError if the output would land inside (or replace) one of the models being merged."""
-    for folder in folders:
-        if out_dir.resolve().is_relative_to(folder.resolve()):
-            raise UserError(f"output folder {out_dir} lies inside the model folder {folder}; choose another --out")
-
-
 def write_merged_folder(base: Path, models: Sequence[Path], merge: TensorMerge, out_dir: Path) -> int:
     """Fill `out_dir` with a complete model: the base's non-weight files (modules.json, Pooling/Normalize
     sub-folders, tokenizer, configs) and the merged weights. Returns the number of tensors written."""

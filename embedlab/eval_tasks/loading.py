@@ -125,7 +125,7 @@ def _load_columns(spec: EvalTaskSpec, role: str, path: Path, rows) -> dict[str, 
                 if number not in (0.0, 1.0):
                     raise DataError(path, f"pair label must be 0 or 1, got {value!r}", line)
                 value = int(number)
-            elif not value.strip() and column != "label":
+            elif not value.strip():
                 raise DataError(path, f"column {column!r} is empty", line)
             out[column].append(value)
     return out

@@ -75,14 +75,17 @@ def _metadata(task: LoadedTask) -> TaskMetadata:
 def to_mteb_task(task: LoadedTask) -> mteb.AbsTask:
     """An mteb task instance with `task`'s data in place of the Hub download.
 
-    Built-in tasks (`mteb_task` set) keep mteb's own class: its metadata and protocol (for example the
-    classifier and sampling of Banking77Classification) apply unchanged. `load_data` is overridden to
+    Tasks with `mteb_task` set keep mteb's own class: its metadata and protocol (for example the classifier
+    and sampling of Banking77Classification) apply, under the task's own name. `protocol` values set in the
+    spec override the protocol either way. `load_data` is overridden to
     hand over the in-memory data, then mteb's own `dataset_transform` runs as after a Hub load.
     """
     spec = task.spec
     if spec.mteb_task:
         base = type(mteb.get_task(spec.mteb_task))
         attributes: dict[str, Any] = {}
+        if spec.name != base.metadata.name:  # the user's name, so that two tasks of one mteb task stay apart
+            attributes["metadata"] = base.metadata.model_copy(update={"name": spec.name})
     else:
         base = _ABSTASK[spec.type][0]
         attributes = {"metadata": _metadata(task)}
@@ -90,6 +93,7 @@ def to_mteb_task(task: LoadedTask) -> mteb.AbsTask:
             attributes.update(min_score=spec.score_range[0], max_score=spec.score_range[1])
         if spec.type == "clustering":  # evaluate every document, not mteb's 4% sample for huge corpora
             attributes.update(max_fraction_of_documents_to_embed=None)
+    attributes.update(spec.protocol.attributes())
     dataset = to_mteb_dataset(task)
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:

@@ -52,24 +52,68 @@ METRICS: dict[str, list[str]] = {
 
 
 class FileSpec(BaseModel):
-    """One data file: where it is, how it is laid out, and which column holds what.
+    """One data file: where it is, how it is laid out, which rows to keep, and which column holds what.
 
-    `columns` maps a role column (e.g. `score`) to a header name, a JSON key, or a 0-based index for
-    files without a header. Unmapped columns use the role's default name (see DEFAULT_COLUMN_NAMES).
+    `columns` maps a role column (e.g. `score`) to a header name, a JSON key, a 0-based index for files without
+    a header, or a template joining several of them (`"{title}. {description}"`; `"{0} {1}"` without a header).
+    Unmapped columns use the role's default name (see DEFAULT_COLUMN_NAMES). `filter` keeps only the rows whose
+    named column holds the given value (or one of the given values), e.g. `{split: TEST}`.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     path: str
     format: Literal["csv", "tsv", "jsonl"] | None = Field(None, description="inferred from the suffix if absent")
+    delimiter: str | None = Field(None, min_length=1, max_length=1,
+                                  description="field separator of a delimited file (default: ',' csv, tab tsv)")
     header: bool = True
     columns: dict[str, str | int] = Field(default_factory=dict)
+    filter: dict[str | int, str | int | list[str | int]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> FileSpec:
+        if self.delimiter and self.format == "jsonl":
+            raise ValueError("delimiter applies to csv/tsv files, not jsonl")
+        if self.format is None and self.delimiter is None and Path(self.path).suffix.lower() not in SUFFIX_FORMATS:
+            raise ValueError(f"cannot tell how {self.path!r} is laid out from its suffix; set format "
+                             "(csv, tsv or jsonl) or delimiter")
+        return self
 
     def resolved_format(self) -> str:
         if self.format:
             return self.format
-        suffix = Path(self.path).suffix.lower().lstrip(".")
-        return {"csv": "csv", "tsv": "tsv", "txt": "tsv", "jsonl": "jsonl", "json": "jsonl"}.get(suffix, "csv")
+        return SUFFIX_FORMATS.get(Path(self.path).suffix.lower(), "csv")
+
+    def resolved_delimiter(self) -> str:
+        return self.delimiter or ("\t" if self.resolved_format() == "tsv" else ",")
+
+    def filter_values(self) -> dict[str | int, set[str]]:
+        """`filter` with every accepted value as text: column -> values."""
+        return {key: {str(v) for v in (values if isinstance(values, list) else [values])}
+                for key, values in self.filter.items()}
+
+
+# File suffixes whose layout is known; any other needs `format` or `delimiter`.
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+class ProtocolParams(BaseModel):
+    """mteb's evaluation protocol for classification and clustering tasks; unset values keep mteb's defaults
+    for the task type (classification: `samples_per_label` 8, `n_experiments` 10; clustering: `n_clusters` 10
+    experiments) or, with `mteb_task`, that task's own settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples_per_label: int | None = Field(None, gt=0, description="classification: training examples per label")
+    n_experiments: int | None = Field(None, gt=0, description="classification: repeated samplings averaged")
+    n_clusters: int | None = Field(None, gt=0, description="clustering: experiments over subsets averaged")
+
+    def attributes(self) -> dict[str, int]:
+        return self.model_dump(exclude_none=True)
+
+
+PROTOCOL_TYPES = {"samples_per_label": "classification", "n_experiments": "classification",
+                  "n_clusters": "clustering"}
 
 
 class EvalTaskSpec(BaseModel):
@@ -94,6 +138,7 @@ class EvalTaskSpec(BaseModel):
         "with the full task's). Retrieval: `queries` keeps n queries, `corpus` every relevant document of the "
         "kept queries plus n others"))
     sample_seed: int = Field(42, description="seed of `sample`")
+    protocol: ProtocolParams = Field(default_factory=ProtocolParams)
 
     @model_validator(mode="after")
     def _check_files(self) -> EvalTaskSpec:
@@ -119,6 +164,9 @@ class EvalTaskSpec(BaseModel):
             close = difflib.get_close_matches(self.main_score, METRICS[self.type], n=2)
             hint = f"; did you mean {' or '.join(close)}?" if close else f"; expected one of {METRICS[self.type]}"
             raise ValueError(f"main_score {self.main_score!r} is not a metric of {self.type} tasks{hint}")
+        for key in self.protocol.attributes():
+            if PROTOCOL_TYPES[key] != self.type:
+                raise ValueError(f"protocol.{key} applies to {PROTOCOL_TYPES[key]} tasks, not {self.type}")
         if self.score_range[0] >= self.score_range[1]:
             raise ValueError(f"score_range must be [low, high] with low < high, got {list(self.score_range)}")
         return self

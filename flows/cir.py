@@ -27,7 +27,7 @@ class CirRequest(BaseModel):
     track: bool = True
 
 
-@flow(name="train-cir", log_prints=True)
+@flow(name="train-cir")
 def train_cir(request: CirRequest = CirRequest()) -> dict[str, Any]:
     """Train variant `stage` for `train_cir.max_steps` steps in all (`both`: stage 1, then stage 2 from its model).
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
@@ -41,7 +41,7 @@ def settings_record(settings: Any) -> dict[str, Any]:
             "evaluate": settings.params.evaluate.model_dump(include={"batch_size", "device", "precision"})}
 
 
-@flow(name="compare", log_prints=True)
+@flow(name="compare")
 def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
     """Score every variant on the suite; returns {"rows": [...], "outputs": {name: path}}."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
@@ -55,7 +55,7 @@ def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
                              compare_params.max_seq_length)
         scores = [score_task(model, item, settings.cache_dir) for item in suite]
         rows.append(comparison_row(variant, scores, time.perf_counter() - start))
-        print(f"{variant.name}: " + "  ".join(f"{s.name}={s.main_score:.4f}" for s in scores))
+        get_run_logger().info(f"{variant.name}: " + "  ".join(f"{s.name}={s.main_score:.4f}" for s in scores))
     record = settings_record(settings)
     outputs = write_comparison(settings.path(request.output or compare_params.output), rows, record)
     if request.track:

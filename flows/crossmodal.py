@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from embedlab.atomic import atomic_write_text
@@ -31,7 +31,7 @@ class CrossModalRequest(BaseModel):
     track: bool = True
 
 
-@flow(name="prepare-crossmodal", log_prints=True)
+@flow(name="prepare-crossmodal")
 def prepare_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[str, Any]:
     """Read the configured caption source, split it by image (seeded), write the dataset. Returns its manifest."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
@@ -41,7 +41,7 @@ def prepare_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict
     return write_image_text_dataset(records, sources, params, settings.data_root, out)
 
 
-@flow(name="train-crossmodal", log_prints=True)
+@flow(name="train-crossmodal")
 def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[str, Any]:
     """Train `train_crossmodal` with one objective, then score it on `eval_split`.
 
@@ -66,7 +66,7 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
         logger = lightning_logger(settings.tracking_uri, tracking.experiment, run_id)
     summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features)
     for note in summary["notes"]:
-        print(note)
+        get_run_logger().warning(note)
     if not summary["is_global_zero"]:
         return summary
     scores = score_dual_encoder(out_dir / "model", data.splits[params.eval_split], params.languages,

@@ -28,7 +28,7 @@ class CseRequest(BaseModel):
     track: bool = True
 
 
-@flow(name="cse", log_prints=True)
+@flow(name="cse")
 def cse(request: CseRequest) -> dict[str, Any]:
     """Train sentence embeddings in the SimCSE setting and score them. Returns the summary written to cse.json.
 

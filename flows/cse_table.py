@@ -22,7 +22,7 @@ class CompareCseRequest(BaseModel):
     overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
 
 
-@flow(name="compare_cse", log_prints=True)
+@flow(name="compare_cse")
 def compare_cse(request: CompareCseRequest = CompareCseRequest()) -> dict[str, Any]:
     """Returns {"rows": [...], "table": markdown, "report": path of report.md}."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)

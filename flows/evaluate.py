@@ -25,7 +25,7 @@ class EvaluateRequest(BaseModel):
     track: bool = True
 
 
-@flow(name="evaluate", log_prints=True)
+@flow(name="evaluate")
 def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str, float]]:
     """Evaluate an embedding model on evaluation tasks. Returns {task: {"main_score": ..., metrics...}}."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)

@@ -29,7 +29,7 @@ class EvaluateCrossModalRequest(BaseModel):
     track: bool = True
 
 
-@flow(name="evaluate-crossmodal", log_prints=True)
+@flow(name="evaluate-crossmodal")
 def evaluate_crossmodal(request: EvaluateCrossModalRequest) -> dict[str, dict[str, Any]]:
     """Returns {task name: {"main_score": ..., every metric}} as `embedlab evaluate` does."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)

@@ -44,7 +44,7 @@ def _finish(settings: Settings, name: str, out: Path, rows: list[dict], summary:
     return summary
 
 
-@flow(name="generate-sentences", log_prints=True)
+@flow(name="generate-sentences")
 def generate_sentences(request: GenerateRequest = GenerateRequest()) -> dict[str, Any]:
     """Hierarchical sentences for the first `n` source sentences. Returns the summary: rows, rejected by
     reason, calls, cache hits, tokens, seconds."""
@@ -65,7 +65,7 @@ def generate_sentences(request: GenerateRequest = GenerateRequest()) -> dict[str
                    run_params, request.track)
 
 
-@flow(name="generate-triplets", log_prints=True)
+@flow(name="generate-triplets")
 def generate_triplets(request: GenerateRequest = GenerateRequest()) -> dict[str, Any]:
     """(reference image, modification text, target image) triplets for every image of the folder. Returns the
     summary: rows, images, images left uncaptioned (`rejected.caption`), calls, tokens, seconds."""

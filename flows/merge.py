@@ -29,7 +29,7 @@ class MergeRequest(BaseModel):
     track: bool = True
 
 
-@flow(name="merge", log_prints=True)
+@flow(name="merge")
 def merge(request: MergeRequest) -> dict[str, Any]:
     """Merge fine-tuned models sharing the base's architecture. Returns merge.json's record plus tensors, seconds
     (and, for a learned merge, the search's probe examples and seconds)."""

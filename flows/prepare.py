@@ -21,7 +21,7 @@ class PrepareRequest(BaseModel):
     overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
 
 
-@flow(name="prepare", log_prints=True)
+@flow(name="prepare")
 def prepare(request: PrepareRequest = PrepareRequest()) -> dict[str, Any]:
     """Write every configured task's normalised files, tasks.yaml and manifest.json. Returns the manifest.
 

@@ -28,7 +28,7 @@ def run_name(request: TrainRequest, sampling: str) -> str:
     return f"joint-{sampling}" if request.joint else str(request.task)
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train")
 def train(request: TrainRequest) -> dict[str, Any]:
     """Fine-tune `train.base` on one training task or jointly on several. Returns the training summary."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)

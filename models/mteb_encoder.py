@@ -14,6 +14,12 @@ from sentence_transformers import SentenceTransformer
 from embedlab.models.embedding_cache import EmbeddingCache
 
 
+def _dimension(model: SentenceTransformer) -> int | None:
+    """The embedding dimension (sentence-transformers 5 renamed the method; older versions have the old name)."""
+    method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return method()
+
+
 class SentenceEncoder:
     """Satisfies mteb's `EncoderProtocol` so that mteb's own evaluators score our models.
 
@@ -41,7 +47,7 @@ class SentenceEncoder:
             overwrites=dict(
                 name=name if "/" in name else f"embedlab/{name}",
                 max_tokens=model.max_seq_length,
-                embed_dim=model.get_sentence_embedding_dimension(),
+                embed_dim=_dimension(model),
                 similarity_fn_name=ScoringFunction.from_str(similarity),
                 framework=["Sentence Transformers", "PyTorch"],
             )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_write_text
@@ -43,7 +43,8 @@ def complete_all(backend: Backend, prompts: Sequence[Prompt], cache_dir: Path) -
         chunk_replies, chunk_usage = complete_chunk(backend, list(prompts[start:start + CHUNK]), cache_dir)
         replies += chunk_replies
         usage.add(chunk_usage)
-        print(f"replies {len(replies)}/{len(prompts)}: {usage.calls} calls, {usage.cache_hits} from the cache")
+        get_run_logger().info(f"replies {len(replies)}/{len(prompts)}: {usage.calls} calls, "
+                              f"{usage.cache_hits} from the cache")
     return replies, usage
 
 

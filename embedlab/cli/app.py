@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +17,25 @@ from embedlab.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Reproducible, comparable, fast text-embedding and retrieval methods.")
+
+# Library warnings a user cannot act on (renamed APIs inside libraries, mteb recommending newer task versions):
+# hidden unless --verbose.
+QUIET_WARNINGS = ((FutureWarning, ""), (UserWarning, ".*is superseded by"), (DeprecationWarning, ""))
+QUIET_LOGGERS = ("mteb",)
+
+
+@app.callback()
+def global_options(verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="also show library warnings and debug logs")] = False) -> None:
+    """Reproducible, comparable, fast text-embedding and retrieval methods."""
+    if verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG")
+        return
+    for category, message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
 
 ParamsOption = Annotated[Path | None, typer.Option("--params", help="params file (default: ./params.yaml)")]
 SetOption = Annotated[list[str] | None, typer.Option("-S", "--set", help="override a params value: key.sub=value")]
@@ -68,6 +91,19 @@ def running_flow() -> Iterator[None]:
     start_flow_server()
     with user_errors():
         yield
+
+
+@contextmanager
+def stdout_for_json(as_json: bool) -> Iterator[None]:
+    """With --json, anything a library prints while the work runs goes to stderr: stdout carries the JSON alone."""
+    if not as_json:
+        yield
+        return
+    real, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = real
 
 
 @contextmanager

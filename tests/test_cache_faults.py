@@ -200,7 +200,7 @@ def test_reply_cache_moves_a_damaged_reply_aside_and_asks_again(tmp_path, caplog
     assert again == first and [r.text for r in again] == ["re a", "re b", "re c"]
     assert (usage.calls, usage.cache_hits) == (1, 2) and backend.asked == ["a", "b", "c", "b"]
     assert_moved_aside(entry, damaged, caplog)
-    assert load_json(entry) == {"text": "re b", "prompt_tokens": 3, "completion_tokens": 2, "refusal": False}
+    assert ResponseCache(tmp_path / "generate").get(key) == first[1]  # the reply asked again is stored again
 
 
 # --- hard negatives ---------------------------------------------------------------------------------------------

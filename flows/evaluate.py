@@ -37,7 +37,8 @@ def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str
     loaded_tasks = read_eval_tasks(names, task_files, settings.data_root, params.source)
     model = load_model(model_spec, params.device, params.batch_size, params.precision)
     scores: list[TaskScore] = [score_task(model, item, settings.cache_dir) for item in loaded_tasks]
-    outputs = write_outputs(settings.path(request.output or params.output), model_spec, model.fingerprint, scores)
+    out_dir = settings.path(request.output) if request.output else settings.run_folder(params.output, "evaluate")
+    outputs = write_outputs(out_dir, model_spec, model.fingerprint, scores)
     if request.track:
         tracking = settings.params.tracking
         log_evaluation(settings.tracking_uri, tracking.experiment, settings.project_dir, model_spec,

@@ -307,3 +307,15 @@ def test_bad_input_is_one_line_before_prefect_starts(tmp_path, tiny_model):
         assert expected in one_error_line(result), (case, result.stderr)
         assert "temporary server" not in result.stderr, case
     assert not (tmp_path / "out").exists()
+
+
+def test_an_ad_hoc_evaluation_writes_its_own_run_folder_never_a_dvc_output(project, tiny_model):
+    from embedlab.flows.evaluate import EvaluateRequest, evaluate
+
+    tasks = small_sts_task(project / "data")
+    for _ in range(2):
+        evaluate(EvaluateRequest(model=str(tiny_model), task_files=[str(tasks)], track=False))
+    runs = sorted((project / "results" / "runs").iterdir())
+    assert len(runs) == 2 and all(re.fullmatch(r"evaluate-\d{8}-\d{6}(-\d+)?", run.name) for run in runs)
+    assert all((run / "results.json").is_file() for run in runs)
+    assert not (project / "results" / "evaluate").exists()

@@ -9,7 +9,10 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, stdout_for_json,
+    tracking_on, user_errors,
+)
 
 
 @app.command()
@@ -45,7 +48,8 @@ def evaluate(
         source = model_source(model if model is not None else chosen.model)
         resolve_device(chosen.device)
         inputs = [settings.data_root, *files, *([Path(source)] if Path(source).exists() else [])]
-        check_output_dir(settings.path(output or chosen.output), inputs)
+        output = output or str(settings.run_folder(chosen.output, "evaluate"))
+        check_output_dir(Path(output), inputs)
 
     from embedlab.flows.evaluate import EvaluateRequest
     from embedlab.flows.evaluate import evaluate as evaluate_flow
@@ -54,7 +58,7 @@ def evaluate(
     request = EvaluateRequest(model=model, tasks=names, task_files=[str(p) for p in files], output=output,
                               params_file=params_file(params), overrides=overrides or [],
                               track=tracking_on(settings, no_track))
-    with running_flow():
+    with running_flow(), stdout_for_json(as_json):
         results = evaluate_flow(request)
     if as_json:
         sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")

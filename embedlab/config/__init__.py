@@ -6,6 +6,7 @@ overrides, and validates the whole."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from embedlab.config.cse import CseParams, CseTableParams, DiagnosticsParams, Pa
 from embedlab.config.evaluation import EvaluateParams, PrepareParams, TrackingParams
 from embedlab.config.generation import GenerateParams
 from embedlab.config.section import Section
+from embedlab.config.sql import SqlParams
+from embedlab.config.tokens import TokensParams
 from embedlab.config.training import CompareParams, MergeParams, TrainParams
 from embedlab.errors import UserError
 
@@ -43,6 +46,8 @@ class Params(Section):
     cse: CseParams = Field(default_factory=CseParams)
     cse_table: CseTableParams = Field(default_factory=CseTableParams)
     compare: CompareParams = Field(default_factory=CompareParams)
+    sql: SqlParams = Field(default_factory=SqlParams)
+    tokens: TokensParams = Field(default_factory=TokensParams)
 
 
 class Settings:
@@ -57,6 +62,15 @@ class Settings:
     def path(self, value: str | Path) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.project_dir / path)
+
+    def run_folder(self, base: str | Path, command: str) -> Path:
+        """A new folder `<base>/<command>-<YYYYmmdd-HHMMSS>[-n]` for one ad-hoc run (never a DVC stage's output)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder, n = self.path(base) / f"{command}-{stamp}", 1
+        while folder.exists():
+            n += 1
+            folder = self.path(base) / f"{command}-{stamp}-{n}"
+        return folder
 
     @property
     def data_root(self) -> Path:

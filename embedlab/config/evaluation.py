@@ -22,7 +22,7 @@ class EvaluateParams(Section):
     batch_size: int = Field(64, gt=0)
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
-    output: str = "results/evaluate"
+    output: str = "results/runs"  # each ad-hoc evaluation: <output>/evaluate-<time>/ (the DVC stage passes -o)
 
 
 class PrepareParams(Section):

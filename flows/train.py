@@ -9,7 +9,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
-from embedlab.tasks.tracking import lightning_logger, log_training, open_training_run
+from embedlab.tasks.tracking import ending_run, lightning_logger, log_training, open_training_run
 from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
 
 
@@ -30,7 +30,11 @@ def run_name(request: TrainRequest, sampling: str) -> str:
 
 @flow(name="train")
 def train(request: TrainRequest) -> dict[str, Any]:
-    """Fine-tune `train.base` on one training task or jointly on several. Returns the training summary."""
+    """Fine-tune `train.base` on one training task or jointly on several. Returns the training summary.
+
+    A rerun after an interruption resumes from the last checkpoint; its MLflow run is a new one, and the
+    interrupted run ends as KILLED (interrupt, SIGTERM; after kill -9 when the rerun starts) or FAILED (an error).
+    """
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
     params = settings.params.train
     names = (params.joint_tasks or list(params.tasks)) if request.joint else [request.task]
@@ -47,9 +51,10 @@ def train(request: TrainRequest) -> dict[str, Any]:
                                                                                exclude_none=True)
         logged = {"tasks": ",".join(names), **params.model_dump(exclude={"tasks", "profiles"}), **alone}  # as trained
         run_id = open_training_run(settings.tracking_uri, tracking.experiment, settings.project_dir,
-                                   f"train {name}", logged)
+                                   f"train {name}", logged, out_dir)
         logger = lightning_logger(settings.tracking_uri, tracking.experiment, run_id)
-    summary = train_model(tasks, params, out_dir, logger)
-    if run_id and summary["is_global_zero"]:
-        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json"])
+    with ending_run(settings.tracking_uri, run_id):  # FINISHED, or FAILED / KILLED when interrupted
+        summary = train_model(tasks, params, out_dir, logger)
+        if run_id and summary["is_global_zero"]:
+            log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json"])
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities import Param
+from mlflow.tracking.context.registry import resolve_tags
 from prefect import runtime, task
 from prefect.cache_policies import NO_CACHE
+
+from embedlab.atomic import _process_alive
 
 _METRIC_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
 
@@ -24,11 +29,6 @@ def metric_name(*parts: str) -> str:
     return _METRIC_NAME.sub("_", ".".join(parts).replace("@", "_at_"))
 
 
-def git_sha(project_dir: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
 def server_problem(tracking_uri: str, timeout_s: float) -> str | None:
     """Why an http(s) tracking server cannot record runs now (no answer to MLflow's `/health` within
     `timeout_s`), or None when it answers or the store is not a server (SQLite, files)."""
@@ -45,6 +45,11 @@ def server_problem(tracking_uri: str, timeout_s: float) -> str | None:
     return None
 
 
+def git_sha(project_dir: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     return out.stdout.strip() or None
 
 
@@ -102,18 +107,65 @@ def log_evaluation(tracking_uri: str, experiment: str, project_dir: Path, model:
 # Lightning's DDP launcher re-runs the command in one child process per extra device; the children log
 # into the run their parent opened (they inherit this variable) rather than opening runs of their own.
 TRAIN_RUN_ENV = "EMBEDLAB_TRAIN_RUN_ID"
+# Tags of a training run: its output folder, and the host and pid of the process that trains it.
+OUTPUT_TAG, PROCESS_TAG = "embedlab.output", "embedlab.process"
+
+
+def _inherited_run() -> str | None:
+    """The run id a DDP child process logs into (its parent's), else None."""
+    return os.environ.get(TRAIN_RUN_ENV) if int(os.environ.get("LOCAL_RANK", "0")) > 0 else None
+
+
+def _end_abandoned_runs(client: mlflow.MlflowClient, experiment_id: str, output: str) -> None:
+    """Mark KILLED the runs of `output` still RUNNING whose process is gone (killed with kill -9: no handler ran)."""
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        host, _, pid = run.data.tags.get(PROCESS_TAG, "").rpartition(":")
+        alive = host == socket.gethostname() and pid.isdigit() and _process_alive(int(pid))
+        if run.data.tags.get(OUTPUT_TAG) == output and not alive:
+            client.set_terminated(run.info.run_id, "KILLED")
 
 
 @task(cache_policy=NO_CACHE)
 def open_training_run(tracking_uri: str, experiment: str, project_dir: Path, run_name: str,
-                      params: dict[str, Any]) -> str:
-    """Create the MLflow run of one training (tags and params) and return its id; Lightning logs into it."""
-    if int(os.environ.get("LOCAL_RANK", "0")) > 0 and os.environ.get(TRAIN_RUN_ENV):
-        return os.environ[TRAIN_RUN_ENV]
-    with tracked_run(tracking_uri, experiment, run_name, project_dir) as run:
-        mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
-        os.environ[TRAIN_RUN_ENV] = run.info.run_id
-        return run.info.run_id
+                      params: dict[str, Any], output: Path | None = None) -> str:
+    """Create the MLflow run of one training (tags and params) and return its id; Lightning logs into it.
+
+    The run stays RUNNING until the flow ends it (`ending_run`, or `log_training` once finished). With `output`
+    (the training's output folder) it is tagged with that folder and this process, and earlier runs of the same
+    folder left RUNNING by a process that no longer runs are marked KILLED first.
+    """
+    if inherited := _inherited_run():
+        return inherited
+    experiment_id = use_experiment(tracking_uri, experiment, project_dir / "mlartifacts")
+    client = mlflow.MlflowClient(tracking_uri)
+    tags = run_tags(project_dir)
+    if output is not None:
+        tags |= {OUTPUT_TAG: str(output.resolve()), PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+        _end_abandoned_runs(client, experiment_id, tags[OUTPUT_TAG])
+    run = client.create_run(experiment_id, run_name=run_name, tags=resolve_tags(tags))
+    client.log_batch(run.info.run_id, params=[Param(key, str(value)[:6000]) for key, value in params.items()])
+    os.environ[TRAIN_RUN_ENV] = run.info.run_id
+    return run.info.run_id
+
+
+@contextmanager
+def ending_run(tracking_uri: str, run_id: str | None) -> Iterator[None]:
+    """End the run `run_id` as the block ends: FINISHED, FAILED (an exception) or KILLED (Ctrl+C, SIGTERM — which
+    Prefect and Lightning raise as exceptions that are not `Exception`s — or an exit). Nothing without a run, or in a
+    DDP child process (the run is its parent's)."""
+    if run_id is None or _inherited_run():
+        yield
+        return
+    client = mlflow.MlflowClient(tracking_uri)
+    try:
+        yield
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    except BaseException:
+        client.set_terminated(run_id, "KILLED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
 
 
 def lightning_logger(tracking_uri: str, experiment: str, run_id: str, log_params: bool = True) -> Any:
@@ -121,14 +173,21 @@ def lightning_logger(tracking_uri: str, experiment: str, run_id: str, log_params
 
     `log_params=False`: the module's hyperparameters are not logged as the run's params — for a flow that fits
     several modules into one run and logs the params itself (MLflow refuses a param re-logged with a new value).
+    The logger ends the run only on a failure inside Lightning; a finished fit leaves ending it to the flow.
     """
     from lightning.pytorch.loggers import MLFlowLogger
 
-    class MetricsOnlyLogger(MLFlowLogger):
+    class FlowEndsRunLogger(MLFlowLogger):
+        def finalize(self, status: str = "success") -> None:
+            """Lightning would mark the run FINISHED when fit returns, before the flow's own steps."""
+            if status != "success":
+                super().finalize(status)
+
+    class MetricsOnlyLogger(FlowEndsRunLogger):
         def log_hyperparams(self, params: Any) -> None:
             """Leave the run's params to the flow."""
 
-    kind = MLFlowLogger if log_params else MetricsOnlyLogger
+    kind = FlowEndsRunLogger if log_params else MetricsOnlyLogger
     return kind(experiment_name=experiment, tracking_uri=tracking_uri, run_id=run_id)
 
 
@@ -138,6 +197,8 @@ def log_training(tracking_uri: str, run_id: str, summary: dict[str, Any], output
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_id=run_id):
         metrics = {"train/steps": summary["steps"], "train/seconds": summary["seconds"]}
+        if "steps_run" in summary:
+            metrics["train/steps_run"] = summary["steps_run"]
         if summary.get("samples_per_second"):
             metrics["train/samples_per_second"] = summary["samples_per_second"]
         metrics.update({metric_name("train/task_mix", name): share for name, share in summary["task_mix"].items()})
@@ -237,3 +298,16 @@ def log_comparison(tracking_uri: str, experiment: str, project_dir: Path, rows: 
                     metrics["compute/seconds"] = row["seconds"]
                 mlflow.log_metrics(metrics)
         return parent.info.run_id
+
+
+@task(cache_policy=NO_CACHE)
+def log_run(tracking_uri: str, experiment: str, project_dir: Path, run_name: str, params: dict[str, Any],
+            metrics: dict[str, float], outputs: list[Path]) -> str:
+    """Record one run of a command: params (values as text), metrics (names made MLflow-legal) and output files
+    (reports, PNG plots). Returns the run id."""
+    with tracked_run(tracking_uri, experiment, run_name, project_dir) as run:
+        mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
+        mlflow.log_metrics({metric_name(key): float(value) for key, value in metrics.items()})
+        for path in outputs:
+            mlflow.log_artifact(str(path))
+        return run.info.run_id

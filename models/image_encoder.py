@@ -5,7 +5,8 @@ Two encoders:
   RGB channel (48 + 24 = 72 values), each value standardised over the collection. It finds images of similar
   colour and layout, not of similar content; use it where no pretrained vision model is available offline.
 - any Hugging Face vision model (a folder or a Hub id): CLIP-style models through `get_image_features`, others
-  through `pooler_output`, else the mean of `last_hidden_state`.
+  through `pooler_output`, else the mean of `last_hidden_state`; or a registered image model (`effnet-lite0`,
+  the pretrained EfficientNet-Lite0: its 1280-d pooled features at 224 px).
 Features are L2-normalised, so a dot product is the cosine similarity.
 """
 
@@ -54,10 +55,15 @@ def model_features(paths: Sequence[Path], spec: str, batch_size: int, device: st
     from transformers import AutoImageProcessor, AutoModel
 
     from embedlab.models.device import resolve_device
+    from embedlab.models.local.effnet import image_model
 
     device = resolve_device(device)
-    processor = load_pretrained(AutoImageProcessor, spec)
-    model = load_pretrained(AutoModel, spec).to(device).eval()
+    registered = image_model(spec)
+    if registered is not None:
+        model, processor = registered
+    else:
+        processor, model = load_pretrained(AutoImageProcessor, spec), load_pretrained(AutoModel, spec)
+    model = model.to(device).eval()
     chunks = []
     for start in range(0, len(paths), batch_size):
         images = [read_rgb(path) for path in paths[start:start + batch_size]]

@@ -23,6 +23,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel, PretrainedCo
 
 from embedlab.models.embedding_module import build_encoder
 from embedlab.models.generation.hf_common import load_pretrained
+from embedlab.models.local.effnet import image_model
 
 TOWER_FILE = "tower.json"
 
@@ -71,8 +72,11 @@ class ImageTower(_Projected):
 
     @classmethod
     def build(cls, spec: str | dict[str, Any], dim: int) -> ImageTower:
-        """From a folder or Hub id (the vision half of CLIP-like models), or from scratch given a config dict
-        with `model_type` (e.g. a tiny ViT) and a processor normalising to [-1, 1] at the config's image_size."""
+        """From a folder or Hub id (the vision half of CLIP-like models), a registered image model (`effnet-lite0`,
+        `models.local.effnet.IMAGE_MODELS`), or from scratch given a config dict with `model_type` (e.g. a tiny
+        ViT) and a processor normalising to [-1, 1] at the config's image_size."""
+        if (registered := image_model(spec)) is not None:
+            return cls(*registered, dim)
         if isinstance(spec, dict):
             from transformers import ViTImageProcessorPil
 

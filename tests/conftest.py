@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Nothing of the tests lands in the developer's Prefect home: commands run as subprocesses get a temporary one.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="embedlab-tests-prefect-")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("EMBEDLAB_DATA_ROOT", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def prefect_harness():
+    """Flows run in the test process report to one temporary Prefect server and database for the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
 
 
 def build_tiny_model(folder: Path, seed: int = 0) -> Path:

@@ -117,13 +117,14 @@ class Limits:
     max_rows: int = 100_000
 
 
-def run_query(connection: sqlite3.Connection, sql: str, limits: Limits = Limits()) -> list[tuple]:
-    """The rows of the one read-only statement `sql`, or QueryError (refused, failed, over time, over rows)."""
+def run_query(connection: sqlite3.Connection, sql: str, limits: Limits = Limits(), params: tuple = ()) -> list[tuple]:
+    """The rows of the one read-only statement `sql` (`?` bound to `params`), or QueryError (refused, failed,
+    over time, over rows)."""
     check_single_statement(sql)
     deadline = time.monotonic() + limits.timeout_s
     connection.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
     try:
-        cursor = connection.execute(sql)
+        cursor = connection.execute(sql, params)
         rows = cursor.fetchmany(limits.max_rows + 1)
     except sqlite3.DatabaseError as exc:
         message = " ".join(str(exc).split())

@@ -1,0 +1,100 @@
+"""`embedlab sql ask|evaluate|build-mismatch`: the ToolSQL text-to-SQL agent (paper 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+
+sql_app = typer.Typer(no_args_is_help=True, help="Text-to-SQL agent with a value retriever and an error detector (paper 3).")
+app.add_typer(sql_app, name="sql")
+
+VariantOption = Annotated[str, typer.Option("--variant", help="no_tools | exec_feedback | toolsql")]
+
+
+@sql_app.command("ask")
+def ask(
+    question: Annotated[str, typer.Argument(help="the question, in words")],
+    db: Annotated[Path, typer.Option("--db", help="a SQLite database file")],
+    variant: VariantOption = "toolsql",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Answer a question over any SQLite database: the SQL, its rows and the turn-by-turn trace."""
+    from embedlab.config import load_settings
+    from embedlab.errors import unknown_name
+    from embedlab.models.sql.agent import VARIANTS
+    from embedlab.tasks.sql import ask as ask_task
+    from embedlab.tasks.sql import make_chat, trace_lines
+
+    with user_errors():
+        if variant not in VARIANTS:
+            raise unknown_name("variant", variant, VARIANTS)
+        settings = load_settings(params, list(overrides or []))
+        chat = make_chat(settings.params.sql.llm, settings.cache_dir)
+        result, rows = ask_task(settings, db.expanduser().absolute(), question, variant, chat)
+    if as_json:
+        typer.echo(json.dumps({**result.as_dict(), "rows": rows}, ensure_ascii=False, default=str))
+        return
+    typer.echo("\n".join(trace_lines(result.turns)))
+    typer.echo(f"--- SQL ({len(result.turns)} turn(s), {result.seconds:.1f} s)\n{result.sql or '(none)'}")
+    for row in rows[:20]:
+        typer.echo(" | ".join(str(value) for value in row))
+    if len(rows) > 20:
+        typer.echo(f"... {len(rows)} rows")
+
+
+@sql_app.command("evaluate")
+def evaluate(
+    questions: Annotated[Path | None, typer.Option("--questions", help="Spider-format question file (default: sql.questions)")] = None,
+    dataset: Annotated[str, typer.Option("--dataset", help="its name in the table and the output folder")] = "dev",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="output folder (default: sql.output/<dataset>)")] = None,
+    no_track: NoTrackOption = False,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Execution accuracy (official test-suite-sql-eval semantics) of each variant in sql.variants."""
+    from embedlab.config import load_settings
+    from embedlab.flows.sql import SqlRequest, sql_evaluate
+    from embedlab.models.generation.backend import require_model
+    from embedlab.tasks.sql import load_questions, read_template
+
+    with user_errors():  # inputs are checked before Prefect starts
+        settings = load_settings(params, list(overrides or []))
+        require_model(settings.params.sql.llm, "sql.llm")
+        read_template(settings)
+        path = questions.expanduser().absolute() if questions else settings.data_root / settings.params.sql.questions
+        load_questions(settings, path, 1)
+    request = SqlRequest(params_file=params_file(params), overrides=list(overrides or []), questions=str(path),
+                         dataset=dataset, output=cwd_path(output), track=tracking_on(settings, no_track))
+    with running_flow():
+        summary = sql_evaluate(request)
+    typer.echo(summary["table"])
+    typer.echo(f"-> {shown(Path(summary['outputs']['report.md']).parent)}")
+
+
+@sql_app.command("build-mismatch")
+def build_mismatch(
+    questions: Annotated[Path | None, typer.Option("--questions", help="Spider-format question file (default: sql.questions)")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="output JSON (default: sql.mismatch)")] = None,
+    params: ParamsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """A Spider-Mismatch-STYLE set (deterministic rewrites of condition values; not the paper's unreleased set)."""
+    from embedlab.config import load_settings
+    from embedlab.flows.sql import SqlRequest, sql_mismatch
+
+    with user_errors():
+        settings = load_settings(params, list(overrides or []))
+    request = SqlRequest(params_file=params_file(params), overrides=list(overrides or []),
+                         questions=str(questions.expanduser().absolute()) if questions else None, output=cwd_path(output))
+    with running_flow():
+        summary = sql_mismatch(request)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["kinds"].items()))
+    typer.echo(f"{summary['rewritten']} of {summary['questions']} questions rewritten ({kinds}) -> "
+               f"{shown(Path(summary['output']))}  (Spider-Mismatch-style; not the paper's set)")

@@ -15,9 +15,10 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
-from embedlab.tasks.compare_report import comparison_row, write_comparison
+from embedlab.tasks.compare_report import comparison_row, comparison_table, results_json
 from embedlab.tasks.comparison import list_variants, load_variant, read_compare_tasks
 from embedlab.tasks.evaluation import score_task
+from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_comparison
 
 
@@ -43,7 +44,7 @@ def settings_record(settings: Any) -> dict[str, Any]:
 
 @flow(name="compare")
 def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
-    """Score every variant on the suite; returns {"rows": [...], "outputs": {name: path}}."""
+    """Score every variant on the suite; returns {"rows": [...], "table": markdown, "outputs": {name: path}}."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
     evaluate, compare_params = settings.params.evaluate, settings.params.compare
     variants = list_variants(settings)
@@ -57,8 +58,10 @@ def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
         rows.append(comparison_row(variant, scores, time.perf_counter() - start))
         get_run_logger().info(f"{variant.name}: " + "  ".join(f"{s.name}={s.main_score:.4f}" for s in scores))
     record = settings_record(settings)
-    outputs = write_comparison(settings.path(request.output or compare_params.output), rows, record)
+    table = comparison_table(rows, record)
+    outputs = write_table(table, settings.path(request.output or compare_params.output),
+                          {"results.json": results_json(rows, record)})
     if request.track:
         tracking = settings.params.tracking
         log_comparison(settings.tracking_uri, tracking.experiment, settings.project_dir, rows, record, outputs)
-    return {"rows": rows, "outputs": {name: str(path) for name, path in outputs.items()}}
+    return {"rows": rows, "table": table.markdown(), "outputs": {name: str(path) for name, path in outputs.items()}}

@@ -3,19 +3,18 @@ with one objective, score it on the held-out images and record it in MLflow."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
-from embedlab.atomic import atomic_write_text
 from embedlab.config import load_settings
 from embedlab.models.objectives import OBJECTIVES
 from embedlab.models.objectives.base import TeacherParams
 from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
                                        train_dual_encoder)
+from embedlab.tasks.crossmodal_report import write_run_metrics
 from embedlab.tasks.image_text import read_image_captions, write_image_text_dataset
 from embedlab.tasks.tracking import lightning_logger, log_results, log_training, open_training_run
 
@@ -76,9 +75,9 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
               "languages": params.languages, "train_seconds": summary["seconds"], "steps": summary["steps"],
               "batch_size": params.batch_size, "freeze_text": params.freeze_text, "notes": summary["notes"],
               "scores": scores}
-    atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
+    metrics_file = write_run_metrics(out_dir, result)
     if run_id:
-        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", out_dir / "metrics.json"])
+        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", metrics_file])
         log_results(settings.tracking_uri, run_id, {f"eval/{key}": value for key, value in scores.items()},
                     {"notes": " | ".join(summary["notes"])} if summary["notes"] else {})
     return result

@@ -1,6 +1,6 @@
 """The acceptance table of sentence-representation learning: score the base model through the evaluation suite
-(embeddings cached), read every finished run of `cse_table.runs`, write <cse_table.output>/report.md and
-metrics.json. The runs come first: `embedlab cse --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`."""
+(embeddings cached), read every finished run of `cse_table.runs`, write the results table to
+<cse_table.output>/table/. The runs come first: `embedlab cse --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
-from embedlab.tasks.cse_table import markdown_table, read_runs, table_rows, write_table
+from embedlab.tasks.cse_table import cse_table, read_runs, table_rows
 from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
+from embedlab.tasks.results_table import TABLE_FOLDER, write_table
 
 
 class CompareCseRequest(BaseModel):
@@ -24,7 +25,7 @@ class CompareCseRequest(BaseModel):
 
 @flow(name="compare_cse")
 def compare_cse(request: CompareCseRequest = CompareCseRequest()) -> dict[str, Any]:
-    """Returns {"rows": [...], "table": markdown, "report": path of report.md}."""
+    """Returns {"rows": [...], "table": markdown, "outputs": {name: path}}."""
     settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
     cse, evaluate = settings.params.cse, settings.params.evaluate
     runs = read_runs(settings)
@@ -33,5 +34,6 @@ def compare_cse(request: CompareCseRequest = CompareCseRequest()) -> dict[str, A
     base = {s.name: s.main_score for s in (score_task(model, t, settings.cache_dir) for t in tasks)}
     rows = table_rows(cse.base, base, runs)
     record = cse.model_dump(exclude={"profiles", "objective", "options", "paradigm"})
-    report, _ = write_table(settings.path(settings.params.cse_table.output), rows, record)
-    return {"rows": rows, "table": markdown_table(rows), "report": str(report)}
+    table = cse_table(rows, record)
+    outputs = write_table(table, settings.path(settings.params.cse_table.output) / TABLE_FOLDER)
+    return {"rows": rows, "table": table.markdown(), "outputs": {name: str(path) for name, path in outputs.items()}}

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
 from embedlab.tasks.evaluation import TaskScore, load_model, read_eval_tasks, score_task
-from embedlab.tasks.report import results_object, write_outputs
+from embedlab.tasks.report import evaluation_table, results_json, results_object
+from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_evaluation
 
 
@@ -38,7 +39,8 @@ def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str
     model = load_model(model_spec, params.device, params.batch_size, params.precision)
     scores: list[TaskScore] = [score_task(model, item, settings.cache_dir) for item in loaded_tasks]
     out_dir = settings.path(request.output) if request.output else settings.run_folder(params.output, "evaluate")
-    outputs = write_outputs(out_dir, model_spec, model.fingerprint, scores)
+    outputs = write_table(evaluation_table(model_spec, model.fingerprint, scores), out_dir,
+                          {"results.json": results_json(scores)})
     if request.track:
         tracking = settings.params.tracking
         log_evaluation(settings.tracking_uri, tracking.experiment, settings.project_dir, model_spec,

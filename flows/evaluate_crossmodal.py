@@ -1,5 +1,5 @@
 """The cross-modal evaluation flow: score a saved dual encoder on a `crossmodal_retrieval` task, write the
-evaluation suite's outputs (results.json, metrics.json, scores.csv, report.md, chart.png), record it in MLflow."""
+evaluation suite's outputs (results.json and the results table: report.md, metrics.json, table.csv, chart.png), record it in MLflow."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
 from embedlab.models.dual_encoder import folder_fingerprint
 from embedlab.tasks.crossmodal import read_image_text_data, score_dual_encoder
 from embedlab.tasks.crossmodal_eval import crossmodal_task_score
-from embedlab.tasks.report import results_object, write_outputs
+from embedlab.tasks.report import evaluation_table, results_json, results_object
+from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_evaluation
 
 
@@ -39,7 +40,8 @@ def evaluate_crossmodal(request: EvaluateCrossModalRequest) -> dict[str, dict[st
                                 settings.params.train_crossmodal.eval_batch_size)
     score = crossmodal_task_score(spec, scores, data.version)
     fingerprint = folder_fingerprint(model_dir)
-    outputs = write_outputs(settings.path(request.output), request.model, fingerprint, [score])
+    outputs = write_table(evaluation_table(request.model, fingerprint, [score]), settings.path(request.output),
+                          {"results.json": results_json([score])})
     if request.track:
         tracking = settings.params.tracking
         log_evaluation(settings.tracking_uri, tracking.experiment, settings.project_dir, request.model, fingerprint,

@@ -1,4 +1,5 @@
-"""The comparison table of cross-modal runs: recall per language, mean recall, MRV and wall time per objective."""
+"""Cross-modal runs' outputs: each run's metrics.json, and their results table (recall per language, mean
+recall, MRV and wall time per objective; R@1/5/10 per direction and language after it)."""
 
 from __future__ import annotations
 
@@ -6,49 +7,62 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
 from embedlab.atomic import atomic_write_text
 from embedlab.errors import UserError
+from embedlab.tasks.results_table import TABLE_FOLDER, ResultsTable
 
-COMPARISON = "comparison.md"
+RUN_METRICS = "metrics.json"
+
+
+@task(cache_policy=NO_CACHE)
+def write_run_metrics(out_dir: Path, result: dict[str, Any]) -> Path:
+    """`<out_dir>/metrics.json`: one trained objective's scores and what they were made with; returns its path."""
+    path = out_dir / RUN_METRICS
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path
 
 
 def read_runs(results_dir: Path) -> list[dict[str, Any]]:
-    """Every `<results_dir>/<objective>/metrics.json`, in name order; UserError where there is none."""
-    files = sorted(results_dir.glob("*/metrics.json"))
+    """Every `<results_dir>/<objective>/metrics.json` (not the table's), in name order; UserError where there is
+    none."""
+    files = [path for path in sorted(results_dir.glob(f"*/{RUN_METRICS}")) if path.parent.name != TABLE_FOLDER]
     if not files:
         raise UserError(f"no trained runs under {results_dir} (run `embedlab train-crossmodal --objective NAME`)")
     return [json.loads(path.read_text(encoding="utf-8")) for path in files]
 
 
-def comparison_table(runs: list[dict[str, Any]]) -> str:
-    """Markdown: a summary row per run (mean recall per language in %, MRV, seconds), then R@1/5/10 per direction."""
+def detail_table(runs: list[dict[str, Any]]) -> str:
+    """Markdown: R@1/5/10 in % per objective, direction and language."""
     languages = runs[0]["languages"]
-    head = ["objective", "steps", *(f"mR {lang}" for lang in languages), "mean recall", "MRV i2t", "MRV t2i", "MRV",
-            "train s", "eval s"]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for run in runs:
-        s = run["scores"]
-        cells = [run["objective"], str(run["steps"]), *(f"{100 * s[f'{lang}.mean_recall']:.2f}" for lang in languages),
-                 f"{100 * s['mean_recall']:.2f}", f"{s['mrv_i2t']:.2f}", f"{s['mrv_t2i']:.2f}", f"{s['mrv']:.2f}",
-                 f"{run['train_seconds']:.0f}", f"{s['seconds']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    detail = ["| objective | direction | " + " | ".join(f"{lang} R@1/5/10" for lang in languages) + " |",
-              "|---|---|" + "---|" * len(languages)]
-    for run in runs:
-        for direction in ("i2t", "t2i"):
-            cells = ["/".join(f"{100 * run['scores'][f'{direction}.{lang}.recall_at_{k}']:.1f}" for k in (1, 5, 10))
-                     for lang in languages]
-            detail.append(f"| {run['objective']} | {direction} | " + " | ".join(cells) + " |")
+    rows = [{"direction": direction, **{f"{lang} R@1/5/10": "/".join(
+        f"{100 * run['scores'][f'{direction}.{lang}.recall_at_{k}']:.1f}" for k in (1, 5, 10)) for lang in languages}}
+        for run in runs for direction in ("i2t", "t2i")]
+    index = pd.Index([run["objective"] for run in runs for _ in ("i2t", "t2i")], name="objective")
+    return ResultsTable(pd.DataFrame(rows, index=index), "", "").markdown()
+
+
+def crossmodal_table(runs: list[dict[str, Any]]) -> ResultsTable:
+    """| objective | steps | mR <lang>... | mean recall | MRV i2t | MRV t2i | MRV | train s | eval s | (recall in %,
+    mR = mean of R@1/5/10 over both directions); charted: the mean recall."""
+    languages = runs[0]["languages"]
+    recalls = [f"{lang}.mean_recall" for lang in languages] + ["mean_recall"]
+    frame = pd.DataFrame([{"steps": run["steps"], **{key: run["scores"][key] for key in recalls},
+                           **{key: run["scores"][key] for key in ("mrv_i2t", "mrv_t2i", "mrv")},
+                           "train_seconds": run["train_seconds"], "eval_seconds": run["scores"]["seconds"]}
+                          for run in runs], index=pd.Index([run["objective"] for run in runs], name="objective"))
     first = runs[0]
-    return (f"Split `{first['split']}` of dataset version `{first['dataset_version']}`: {first['images']} images, "
-            f"captions in {', '.join(languages)}. Recall in %; mR = mean of R@1/5/10 over both directions; MRV = "
-            "mean over images of the variance across languages of the correct item's rank (lower is better).\n\n"
-            + "\n".join(lines) + "\n\n" + "\n".join(detail) + "\n")
-
-
-def write_comparison(results_dir: Path) -> Path:
-    """Write `<results_dir>/comparison.md` from every run's metrics.json; returns its path."""
-    path = results_dir / COMPARISON
-    table = comparison_table(read_runs(results_dir))
-    atomic_write_text(path, "# Cross-modal retrieval: objectives compared\n\n" + table)
-    return path
+    return ResultsTable(
+        frame, "Cross-modal retrieval: objectives compared", "mean_recall",
+        formats={**dict.fromkeys(recalls, ".2%"), **dict.fromkeys(("mrv_i2t", "mrv_t2i", "mrv"), ".2f"),
+                 "train_seconds": ".0f", "eval_seconds": ".0f"},
+        headers={**{f"{lang}.mean_recall": f"mR {lang}" for lang in languages}, "mean_recall": "mean recall",
+                 "mrv_i2t": "MRV i2t", "mrv_t2i": "MRV t2i", "mrv": "MRV", "train_seconds": "train s",
+                 "eval_seconds": "eval s"},
+        intro=f"Split `{first['split']}` of dataset version `{first['dataset_version']}`: {first['images']} images, "
+              f"captions in {', '.join(languages)}. mR = mean of R@1/5/10 over both directions; MRV = mean over "
+              "images of the variance across languages of the correct item's rank (lower is better).",
+        notes="Recall in % per direction:\n\n" + detail_table(runs))

@@ -3,21 +3,20 @@
 task's main score (STSBenchmark: Spearman correlation of cosine similarities), its difference to the base, FDI
 (A_train − A_eval and U_train − U_eval, averaged over the run), the training's wall seconds and steps.
 
-Written as <cse_table.output>/report.md (markdown) and metrics.json (DVC metrics).
+Written as the results table of <cse_table.output>/table/ (tasks/results_table.py), beside the runs' folders.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from embedlab.atomic import atomic_write_text
+import pandas as pd
+
 from embedlab.config import Settings
 from embedlab.errors import UserError
 from embedlab.tasks.cse import COMPONENT_TAGS
-
-REPORT, METRICS = "report.md", "metrics.json"
+from embedlab.tasks.results_table import ResultsTable
 
 
 def read_runs(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -54,57 +53,29 @@ def table_rows(base_model: str, base_scores: dict[str, float], runs: dict[str, d
     return rows
 
 
-def _number(value: float | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
+def cse_table(rows: list[dict[str, Any]], settings_record: dict[str, Any]) -> ResultsTable:
     """| run | objective | components | <task> | Δ vs base | FDI align | FDI uniform | wall s | steps |; with several
-    evaluation tasks, a score and a Δ column per task."""
+    evaluation tasks, a score and a Δ column per task (`delta_<task>` in the metrics). The legend comes before the
+    table, the `cse` settings after it; charted: the first task's score."""
     tasks = list(rows[0]["scores"])
-    deltas = ["Δ vs base"] if len(tasks) == 1 else [f"Δ {task}" for task in tasks]
-    head = ["run", "objective", "components", *tasks, *deltas, "FDI align", "FDI uniform", "wall s", "steps"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
-    for row in rows:
-        delta = row["delta"] or {}
-        cells = [row["name"], row["objective"], row["components"], *(f"{row['scores'][task]:.4f}" for task in tasks),
-                 *(_number(delta.get(task), "+.4f") for task in tasks), _number(row["fdi_align"], "+.4f"),
-                 _number(row["fdi_uniform"], "+.4f"), _number(row["seconds"], ".0f"), str(row["steps"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def markdown_report(rows: list[dict[str, Any]], settings_record: dict[str, Any]) -> str:
-    """The table, its legend, and the `cse` settings the runs were made with."""
-    return "\n".join([
-        "# Sentence representation learning: objectives with and without the unified paradigm's components", "",
-        "Papers: Li et al. 2024, unified gradient paradigm (arXiv 2402.18281); Li et al. 2024, NGCSE / FDI "
-        "(arXiv 2309.06453). Scores: each evaluation task's main score (STSBenchmark: Spearman of cosine "
-        "similarities, test split). Components: `own` = the objective's own gradient; m = gradient-dissipation "
-        "margin, t = softmax temperature of the negatives' weights (p: their power), r = ratio of the positive "
-        "pull. FDI = mean over the run's measurements of A_train − A_eval and U_train − U_eval (held-out training "
-        "pairs vs STS-B pairs scoring ≥ 4). Wall s: the training's wall seconds (diagnostics included, "
-        "evaluation not).", "",
-        markdown_table(rows), "Settings (the `cse` section):", "", "```json",
-        json.dumps(settings_record, indent=2, default=str), "```", ""])
-
-
-def metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """DVC metrics: per row, its scores and, for runs, Δ per task, FDI, wall seconds and steps."""
-    result = {}
-    for row in rows:
-        numbers = dict(row["scores"])
-        if row["delta"] is not None:
-            numbers.update({f"delta_{task}": value for task, value in row["delta"].items()},
-                           fdi_align=row["fdi_align"], fdi_uniform=row["fdi_uniform"], seconds=row["seconds"],
-                           steps=row["steps"])
-        result[row["name"]] = numbers
-    return result
-
-
-def write_table(output: Path, rows: list[dict[str, Any]], settings_record: dict[str, Any]) -> list[Path]:
-    """<output>/report.md and <output>/metrics.json; returns their paths."""
-    paths = [output / REPORT, output / METRICS]
-    atomic_write_text(paths[0], markdown_report(rows, settings_record))
-    atomic_write_text(paths[1], json.dumps(metrics(rows), indent=2) + "\n")
-    return paths
+    frame = pd.DataFrame([{"objective": row["objective"], "components": row["components"], **row["scores"],
+                           **{f"delta_{task}": (row["delta"] or {}).get(task) for task in tasks},
+                           "fdi_align": row["fdi_align"], "fdi_uniform": row["fdi_uniform"], "seconds": row["seconds"],
+                           "steps": row["steps"]} for row in rows], index=pd.Index([row["name"] for row in rows], name="run"))
+    frame = frame.astype({f"delta_{task}": "float64" for task in tasks} | {"fdi_align": "float64",
+                                                                          "fdi_uniform": "float64", "seconds": "float64"})
+    deltas = {f"delta_{task}": "Δ vs base" if len(tasks) == 1 else f"Δ {task}" for task in tasks}
+    signed = dict.fromkeys([*deltas, "fdi_align", "fdi_uniform"], "+.4f")
+    return ResultsTable(
+        frame, "Sentence representation learning: objectives with and without the unified paradigm's components",
+        tasks[0], formats={**signed, "seconds": ".0f"},
+        headers={**deltas, "fdi_align": "FDI align", "fdi_uniform": "FDI uniform", "seconds": "wall s"},
+        intro="Papers: Li et al. 2024, unified gradient paradigm (arXiv 2402.18281); Li et al. 2024, NGCSE / FDI "
+              "(arXiv 2309.06453). Scores: each evaluation task's main score (STSBenchmark: Spearman of cosine "
+              "similarities, test split). Components: `own` = the objective's own gradient; m = gradient-dissipation "
+              "margin, t = softmax temperature of the negatives' weights (p: their power), r = ratio of the positive "
+              "pull. FDI = mean over the run's measurements of A_train − A_eval and U_train − U_eval (held-out "
+              "training pairs vs STS-B pairs scoring ≥ 4). Wall s: the training's wall seconds (diagnostics "
+              "included, evaluation not).",
+        notes="Settings (the `cse` section):\n\n```json\n" + json.dumps(settings_record, indent=2, default=str)
+              + "\n```")

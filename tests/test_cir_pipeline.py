@@ -27,7 +27,7 @@ def test_repro_generates_triplets_trains_every_variant_and_writes_the_table(pipe
     assert "Running stage 'generate_triplets'" in log
     for stage in ["train_cir@1", "train_cir@2", "train_cir@both", "cir_table"]:
         assert f"Running stage '{PIPELINE}:{stage}'" in log
-    table = (project / "results" / "cir" / "comparison.md").read_text()
+    table = (project / "results" / "cir" / "table" / "report.md").read_text()
     for row in ("| stage 1 only | 2 | 0 | 16 |", "| stage 2 only | 0 | 2 | 16 |", "| both stages | 1 | 1 | 16 |"):
         assert row in table
     assert "800 training and 200 held-out triplets" in table and "gallery of 1000 images" in table

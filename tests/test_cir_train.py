@@ -16,11 +16,11 @@ from conftest import REPO
 from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.flows.cir import CirRequest, train_cir
+from embedlab.flows.cir_table import CompareCirRequest, compare_cir
 from embedlab.image_text.triplets import gallery_images, split_by_reference
 from embedlab.models.cir.model import ComposedQueryModel
 from embedlab.tasks.cir import encode_modifications, train_cir_stage
 from embedlab.tasks.cir_data import read_cir_triplets
-from embedlab.tasks.cir_report import write_comparison
 
 TINY_VIT = ("{model_type: vit, image_size: 32, patch_size: 16, hidden_size: 32, num_hidden_layers: 1, "
             "num_attention_heads: 2, intermediate_size: 64}")
@@ -119,7 +119,8 @@ def test_both_stages_flow_records_one_mlflow_run_and_the_comparison_table(projec
     assert run.data.params["variant"] == "both" and run.data.params["stage2_steps"] == "5"
     assert {"stage1/loss", "stage2/loss", "eval/recall_at_1", "eval/recall_at_50", "train/bank_seconds",
             "train/task_mix.stage2"} <= set(run.data.metrics)
-    table = write_comparison(project / "out").read_text()
+    compare_cir(CompareCirRequest(params_file=str(REPO / "params.yaml"), overrides=request.overrides))
+    table = (project / "out" / "table" / "report.md").read_text()
     assert "| both stages | 5 | 5 | 40 |" in table and "gallery of 12 images" in table
 
 

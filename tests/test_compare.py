@@ -14,7 +14,7 @@ from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.errors import UserError
 from embedlab.tasks.comparison import compare_specs, list_variants
-from embedlab.tasks.compare_report import markdown_table
+from embedlab.tasks.compare_report import comparison_table
 from conftest import write_small_tasks
 from merging_helpers import perturbed_copy, write_tiny_project
 
@@ -52,7 +52,8 @@ def test_compare_writes_one_table_with_the_compute_of_every_variant(tiny_compare
     root, result = tiny_compare
     assert result.exit_code == 0, result.output
     out = root / "results" / "compare"
-    rows = json.loads((out / "results.json").read_text())["rows"]
+    saved = json.loads((out / "results.json").read_text())
+    rows = saved["rows"]
     names = [row["name"] for row in rows]
     assert names == ["base", "sts", "pairs", "joint-proportional", "merge-average", "merge-self_positioning"]
     assert [row["kind"] for row in rows] == ["base", "task", "task", "joint", "merge", "merge"]
@@ -79,10 +80,10 @@ def test_compare_writes_one_table_with_the_compute_of_every_variant(tiny_compare
     assert table.count("\n| ") == 1 + 6 and "| merge-self_positioning | merge |" in table
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics) == names and set(metrics["sts"]) == {*TASKS, "average", "samples", "seconds"}
-    with (out / "scores.csv").open() as handle:
+    with (out / "table.csv").open() as handle:
         assert [row["variant"] for row in csv.DictReader(handle)] == names
     assert (out / "chart.png").stat().st_size > 5000
-    assert markdown_table(rows) in result.output
+    assert comparison_table(rows, saved["settings"]).markdown() in result.output
 
     runs = mlflow.search_runs(experiment_names=["embedlab"], output_format="list")
     parent = next(run for run in runs if run.info.run_name == "compare")

@@ -29,7 +29,7 @@ def test_repro_builds_the_dataset_trains_every_objective_and_writes_the_table(pi
     for stage in ["prepare_crossmodal", "train_crossmodal@clip", "train_crossmodal@one_to_k",
                   "train_crossmodal@cusa", "crossmodal_table"]:
         assert f"Running stage '{PIPELINE}:{stage}'" in log
-    table = (project / "results" / "crossmodal" / "comparison.md").read_text()
+    table = (project / "results" / "crossmodal" / "table" / "report.md").read_text()
     assert all(f"| {name} | 2 |" in table for name in ("clip", "one_to_k", "cusa")) and "mR de" in table
     log, _ = dvc("repro", PIPELINE)
     assert "Data and pipelines are up to date" in log and "Running stage" not in log

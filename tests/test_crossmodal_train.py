@@ -27,7 +27,6 @@ from embedlab.models.objectives.base import TeacherParams
 from embedlab.models.towers import ImageTower
 from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
                                       train_dual_encoder)
-from embedlab.tasks.crossmodal_report import write_comparison
 
 TINY_VIT = ("{model_type: vit, image_size: 32, patch_size: 16, hidden_size: 32, num_hidden_layers: 1, "
             "num_attention_heads: 2, intermediate_size: 64}")
@@ -70,7 +69,7 @@ def settings(tmp_path, tiny_model, dataset):
     return load_settings(REPO / "params.yaml", overrides(tmp_path, tiny_model, dataset))
 
 
-def test_every_objective_trains_and_is_scored_and_compared(settings, tmp_path):
+def test_every_objective_trains_and_is_scored_and_compared(settings, tmp_path, tiny_model, dataset):
     """With the locked text tower of params.yaml: its features are computed once and only its projection trains."""
     params = settings.params.train_crossmodal
     assert params.freeze_text
@@ -95,7 +94,11 @@ def test_every_objective_trains_and_is_scored_and_compared(settings, tmp_path):
         (out / "metrics.json").write_text(json.dumps(metrics))
     assert len(list((settings.cache_dir / "teachers").glob("text-*.entry"))) == 1  # cusa's teacher, cached
     assert len(list((settings.cache_dir / "text_features").glob("*.entry"))) == 1
-    table = write_comparison(tmp_path / "out").read_text()
+    args = [arg for item in overrides(tmp_path, tiny_model, dataset) for arg in ("-S", item)]
+    compared = CliRunner().invoke(app, ["compare-crossmodal", "--params", str(REPO / "params.yaml"), *args])
+    assert compared.exit_code == 0, compared.output
+    table = (tmp_path / "out" / "table" / "report.md").read_text()
+    assert table.count("| clip |") == 3 and "| clip | t2i |" in table  # the summary row and one per direction
     assert all(f"| {name} | 2 |" in table for name in OBJECTIVES) and "mR de" in table
 
 

@@ -15,7 +15,7 @@ from embedlab.config import load_settings
 from embedlab.errors import UserError
 from embedlab.models.losses import CSE_OBJECTIVES
 from embedlab.tasks.cse import run_dir, table_run
-from embedlab.tasks.cse_table import components_label, markdown_table, metrics, read_runs, table_rows
+from embedlab.tasks.cse_table import components_label, cse_table, read_runs, table_rows
 
 PAPER = {"margin": 0.3, "weight_temperature": 0.05, "ratio": 1.5}
 
@@ -41,22 +41,23 @@ def two_runs(output: Path) -> list[str]:
 def test_hand_built_runs_give_the_rows_and_metrics(tmp_path):
     settings = load_settings(REPO / "params.yaml", two_runs(tmp_path))
     rows = table_rows("minilm", {"STSBenchmark": 0.8}, read_runs(settings))
-    assert markdown_table(rows).splitlines() == [
+    table = cse_table(rows, {})
+    assert table.markdown().splitlines() == [
         "| run | objective | components | STSBenchmark | Δ vs base | FDI align | FDI uniform | wall s | steps |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
         "| base | minilm | — | 0.8000 | — | — | — | — | 0 |",
         "| vicreg | vicreg | own | 0.7500 | -0.0500 | -0.1234 | +0.0500 | 101 | 30 |",
         "| vicreg-paradigm | vicreg | m=0.3 t=0.05 r=1.5 | 0.8312 | +0.0312 | -0.2000 | -0.0100 | 100 | 30 |",
     ]
-    assert metrics(rows)["base"] == {"STSBenchmark": 0.8}
-    assert metrics(rows)["vicreg"] == pytest.approx({"STSBenchmark": 0.75, "delta_STSBenchmark": -0.05,
+    assert table.metrics()["base"] == {"STSBenchmark": 0.8, "steps": 0}
+    assert table.metrics()["vicreg"] == pytest.approx({"STSBenchmark": 0.75, "delta_STSBenchmark": -0.05,
                                                      "fdi_align": -0.1234, "fdi_uniform": 0.05, "seconds": 101.4,
                                                      "steps": 30})
 
 
 def test_several_tasks_get_a_delta_column_each():
     runs = {"a": {**run_summary("infonce", {}, 0.0, (0.0, 0.0), 1.0, 2), "scores": {"X": 0.5, "Y": 0.25}}}
-    table = markdown_table(table_rows("minilm", {"X": 0.4, "Y": 0.5}, runs)).splitlines()
+    table = cse_table(table_rows("minilm", {"X": 0.4, "Y": 0.5}, runs), {}).markdown().splitlines()
     assert table[0].startswith("| run | objective | components | X | Y | Δ X | Δ Y | FDI align")
     assert table[3].startswith("| a | infonce | own | 0.5000 | 0.2500 | +0.1000 | -0.2500 |")
 
@@ -103,8 +104,8 @@ def test_compare_cse_scores_the_base_and_writes_the_table(tiny_model, project, t
     result = CliRunner().invoke(app, ["compare-cse", "--params", str(REPO / "params.yaml"),
                                       *(arg for item in overrides for arg in ("-S", item))])
     assert result.exit_code == 0, result.output
-    report = (tmp_path / "table" / "report.md").read_text()
-    base = json.loads((tmp_path / "table" / "metrics.json").read_text())["base"]["STSBenchmark"]
+    report = (tmp_path / "table" / "table" / "report.md").read_text()
+    base = json.loads((tmp_path / "table" / "table" / "metrics.json").read_text())["base"]["STSBenchmark"]
     assert -1 <= base <= 1 and f"| base | {tiny_model} | — | {base:.4f} | — |" in report
     assert f"| vicreg | vicreg | own | 0.7500 | {0.75 - base:+.4f} | -0.1234 |" in report
     assert '"eval_max_seq_length": 128' in report

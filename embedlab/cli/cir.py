@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -53,12 +54,19 @@ def compare_cir(
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Write the comparison table of every variant trained under train_cir.output (Recall@K, wall time)."""
+    """Write the results table of every variant trained under train_cir.output (Recall@K, wall time) to its
+    table/ folder."""
     from embedlab.config import load_settings
-    from embedlab.tasks.cir_report import write_comparison
+    from embedlab.tasks.cir_report import read_variants
 
-    with user_errors():
+    with user_errors():  # at least one trained variant before Prefect starts
         settings = load_settings(params, overrides or [])
-        path = write_comparison(settings.path(settings.params.train_cir.output))
-    typer.echo(path.read_text(encoding="utf-8"))
-    typer.echo(f"-> {shown(path)}")
+        read_variants(settings.path(settings.params.train_cir.output))
+
+    from embedlab.flows.cir_table import CompareCirRequest
+    from embedlab.flows.cir_table import compare_cir as compare_flow
+
+    with running_flow():
+        result = compare_flow(CompareCirRequest(params_file=params_file(params), overrides=overrides or []))
+    typer.echo(result["table"])
+    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,15 +85,21 @@ def compare_crossmodal(
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Write the comparison table of every objective trained under train_crossmodal.output."""
+    """Write the results table of every objective trained under train_crossmodal.output to its table/ folder."""
     from embedlab.config import load_settings
-    from embedlab.tasks.crossmodal_report import write_comparison
+    from embedlab.tasks.crossmodal_report import read_runs
 
-    with user_errors():
+    with user_errors():  # at least one trained run before Prefect starts
         settings = load_settings(params, overrides or [])
-        path = write_comparison(settings.path(settings.params.train_crossmodal.output))
-    typer.echo(path.read_text(encoding="utf-8"))
-    typer.echo(f"-> {shown(path)}")
+        read_runs(settings.path(settings.params.train_crossmodal.output))
+
+    from embedlab.flows.crossmodal_table import CompareCrossModalRequest
+    from embedlab.flows.crossmodal_table import compare_crossmodal as compare_flow
+
+    with running_flow():
+        result = compare_flow(CompareCrossModalRequest(params_file=params_file(params), overrides=overrides or []))
+    typer.echo(result["table"])
+    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
 
 
 @app.command("evaluate-crossmodal")

@@ -93,11 +93,10 @@ def compare_command(
 
     from embedlab.flows.compare import CompareRequest
     from embedlab.flows.compare import compare as compare_flow
-    from embedlab.tasks.compare_report import markdown_table
 
     request = CompareRequest(output=output, params_file=params_file(params), overrides=overrides or [],
                              track=tracking_on(settings, no_track))
     with running_flow():
         result = compare_flow(request)
-    typer.echo(markdown_table(result["rows"]))
+    typer.echo(result["table"])
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

@@ -108,7 +108,8 @@ def compare_cse_command(
     overrides: SetOption = None,
 ) -> None:
     """Write the table of the runs of cse_table.runs (STS score, Δ vs the base model, FDI, wall seconds, steps)
-    to <cse_table.output>/report.md and metrics.json; the base model is scored through the evaluation suite."""
+    to <cse_table.output>/table/ (report.md, metrics.json, table.csv, chart.png); the base model is scored through
+    the evaluation suite."""
     from embedlab.config import load_settings
     from embedlab.tasks.cse_table import read_runs
 
@@ -118,7 +119,7 @@ def compare_cse_command(
 
     from embedlab.flows.cse_table import CompareCseRequest, compare_cse
 
-    with user_errors():
+    with running_flow():
         result = compare_cse(CompareCseRequest(params_file=params_file(params), overrides=overrides or []))
     typer.echo(result["table"])
-    typer.echo(f"-> {shown(Path(result['report']))}")
+    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

@@ -96,7 +96,7 @@ class CseTableParams(Section):
     """`cse_table` section: the acceptance grid of `embedlab cse`. Each entry of `runs` (name -> objective, options,
     paradigm) trains with the `cse` section's other settings into <output>/runs/<name> (`embedlab cse --run NAME`,
     stage `cse@NAME` of pipelines/cse/dvc.yaml); `embedlab compare-cse` adds the base model's row and writes
-    <output>/report.md and <output>/metrics.json (stage `cse_table`)."""
+    the results table to <output>/table/ (stage `cse_table`)."""
 
     output: str = "results/cse_table"
     runs: dict[RunName, CseRunParams] = Field(default_factory=dict)

@@ -1,0 +1,121 @@
+"""The one results-table writer: the four files of a small table, byte for byte against hand-written text; a
+foreign folder refused; an error mid-write leaving the previous table whole; the committed CIR table's numbers
+read back through the CIR report."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from conftest import REPO
+from embedlab.atomic import OWNED_MARKER
+from embedlab.errors import UserError
+from embedlab.tasks.cir_report import cir_table, read_variants
+from embedlab.tasks.results_table import ResultsTable, write_table
+
+REPORT = """# Tiny comparison
+
+Scores are made up.
+
+| variant | kind | score | samples | wall s |
+|---|---|---:|---:|---:|
+| base | base | 0.5000 | 0 | 0.0 |
+| tuned | task | **0.8125** | — | 12.3 |
+| a\\|b | merge | 0.7000 | 1,200 | — |
+
+Settings: none.
+"""
+
+METRICS = """{
+  "base": {
+    "score": 0.5,
+    "samples": 0,
+    "seconds": 0.0
+  },
+  "tuned": {
+    "score": 0.8125,
+    "seconds": 12.34
+  },
+  "a|b": {
+    "score": 0.7,
+    "samples": 1200
+  }
+}
+"""
+
+CSV = """variant,kind,score,samples,seconds
+base,base,0.5,0,0.0
+tuned,task,0.8125,,12.34
+a|b,merge,0.7,1200,
+"""
+
+
+def tiny_table(score: float = 0.8125) -> ResultsTable:
+    """Three rows: an int column with a missing value, a float column with one, a label with a `|` in it."""
+    frame = pd.DataFrame({"kind": ["base", "task", "merge"], "score": [0.5, score, 0.7],
+                          "samples": pd.array([0, None, 1200], dtype="Int64"), "seconds": [0.0, 12.34, None]},
+                         index=pd.Index(["base", "tuned", "a|b"], name="variant"))
+    return ResultsTable(frame, "Tiny comparison", "score", formats={"samples": ",d", "seconds": ".1f"},
+                        headers={"seconds": "wall s"}, bold_max=["score"], intro="Scores are made up.",
+                        notes="Settings: none.")
+
+
+def test_the_writer_writes_the_four_files_and_the_extra_ones(tmp_path):
+    out = tmp_path / "table"
+    paths = write_table.fn(tiny_table(), out, {"results.json": '{"x": 1}\n'})
+    assert paths == {name: out / name for name in ("report.md", "metrics.json", "table.csv", "chart.png",
+                                                   "results.json")}
+    assert {p.name for p in out.iterdir()} == {*paths, OWNED_MARKER}
+    assert (out / "report.md").read_text(encoding="utf-8") == REPORT
+    assert (out / "metrics.json").read_text() == METRICS
+    assert isinstance(json.loads(METRICS)["base"]["samples"], int)  # ints stay ints
+    assert (out / "table.csv").read_text() == CSV
+    assert (out / "results.json").read_text() == '{"x": 1}\n'
+    image = imread(out / "chart.png")
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.shape[1] == 8 * 110
+    assert [p.name for p in tmp_path.iterdir()] == ["table"]  # no temp folder left beside it
+
+
+def test_a_second_write_replaces_the_table_whole(tmp_path):
+    out = tmp_path / "table"
+    write_table.fn(tiny_table(), out, {"results.json": "{}\n"})
+    write_table.fn(tiny_table(0.9), out)
+    assert json.loads((out / "metrics.json").read_text())["tuned"]["score"] == 0.9
+    assert not (out / "results.json").exists()  # an output of the earlier write only
+
+
+def test_a_folder_embedlab_did_not_write_is_refused_and_kept(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    with pytest.raises(UserError, match=f"output folder {out} already exists and was not written by embedlab"):
+        write_table.fn(tiny_table(), out)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "my notes"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_an_error_mid_write_leaves_the_previous_table_untouched(tmp_path):
+    """An infinite score cannot be written as strict JSON: metrics.json fails after report.md and table.csv were
+    written into the temp folder; the previous table stays as it was and no temp folder is left."""
+    out = tmp_path / "table"
+    write_table.fn(tiny_table(), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        write_table.fn(tiny_table(float("inf")), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["table"]
+
+
+def test_the_committed_cir_table_keeps_its_numbers():
+    """The variants' committed metrics through the CIR report: the rows of the table committed before the one
+    writer existed (results/cir/comparison.md), recall now with its % sign; the table's own folder is no variant."""
+    table = cir_table(read_variants(REPO / "results" / "cir"))
+    rows = table.markdown().splitlines()[2:]
+    assert rows == ["| stage 1 only | 100 | 0 | 3200 | 4.5% | 15.5% | 27.5% | 61.0% | 32 | 369 | 0 | 369 | 29 |",
+                    "| stage 2 only | 0 | 100 | 3200 | 3.0% | 12.0% | 18.0% | 46.0% | 60 | 5 | 10 | 15 | 21 |",
+                    "| both stages | 50 | 50 | 3200 | 4.0% | 13.0% | 24.0% | 58.0% | 38 | 134 | 6 | 140 | 12 |"]
+    assert "Chance: R@1 0.1%, R@5 0.5%, R@10 1.0%, R@50 5.0%." in table.intro
+    assert table.metrics()["stage 1 only"]["recall_at_1"] == 0.045

@@ -58,11 +58,14 @@ def test_clip_matches_hand_computation():
 
 
 def test_one_to_k_matches_hand_computation():
-    # each image against all four captions, its own two positive
+    """The authors' `get_unialign_contrastive_loss` (CCRK, models/xvlm.py): each loss is the mean over its
+    logit matrix's rows, B = 2 image rows for i2t and B·K = 4 caption rows for t2i, then (i2t + t2i) / 2 / K."""
+    # each image against all four captions, its own two positive: sum over the K = 2 positives, mean over B = 2 rows
     l_i2t = (1 / 2) * (neg_log_softmax(S_V0, 0) + neg_log_softmax(S_V0, 1)
                        + neg_log_softmax(S_V1, 2) + neg_log_softmax(S_V1, 3))
-    # each caption against the two images: t00 [1, 0] -> 0, t01 [0.6, 0.8] -> 0, t10 [0, 1] -> 1, t11 [0.8, 0.6] -> 1
-    l_t2i = (1 / 2) * (neg_log_softmax([1, 0], 0) + neg_log_softmax([0.6, 0.8], 0)
+    # each caption against the two images: t00 [1, 0] -> 0, t01 [0.6, 0.8] -> 0, t10 [0, 1] -> 1, t11 [0.8, 0.6] -> 1;
+    # the mean over the B·K = 4 caption rows (not the sum over K per image)
+    l_t2i = (1 / 4) * (neg_log_softmax([1, 0], 0) + neg_log_softmax([0.6, 0.8], 0)
                        + neg_log_softmax([0, 1], 1) + neg_log_softmax([0.8, 0.6], 1))
     expected = (l_i2t + l_t2i) / 2 / 2
     assert one_to_k_loss(IMAGES, TEXTS, torch.tensor(TAU)).item() == pytest.approx(expected, abs=1e-6)
@@ -78,10 +81,13 @@ def test_one_to_k_differs_from_clip_by_letting_languages_compete():
 
 TEACHER_TEXTS = torch.tensor([[1.0, 0.0], [0.6, 0.8]])  # S^T_tt = [[1, 0.6], [0.6, 1]]
 TEACHER_IMAGES = torch.tensor([[0.0, 1.0], [0.8, 0.6]])  # S^T_ii = [[1, 0.6], [0.6, 1]] as well, by design
-TAU_C, TAU_U, TAU_S, ALPHA, BETA = 0.45, 0.3, 1.0, 0.1, 0.5
+TAU_C, TAU_U, TAU_U_IMAGE, TAU_S, ALPHA, BETA = 0.45, 0.3, 0.8, 1.0, 0.1, 0.5
 
 
 def hand_cusa(with_images: bool) -> dict[str, float]:
+    """The authors' `unire.forward` (lerogo/aaai24_itr_cusa, unire/model.py): L_CLIP in "mean" mode is the
+    cross-entropy averaged over the B = 2 columns too, i.e. divided by B; CSA and USA are KL 'batchmean' (mean
+    over rows), image and text sides averaged; τ_u differs between images (0.8) and texts (0.3)."""
     teacher = [[1, 0.6], [0.6, 1]]
     # CSA text rows: S_t2i per language, the transpose of S_i2t: [[1, 0], [0, 1]] and [[0.6, 0.8], [0.8, 0.6]]
     t2i = [[[1, 0], [0, 1]], [[0.6, 0.8], [0.8, 0.6]]]
@@ -94,9 +100,9 @@ def hand_cusa(with_images: bool) -> dict[str, float]:
     if with_images:
         i2t = t2i  # both S_i2t matrices are symmetric
         csa_image = sum(kl(teacher[i], i2t[k][i], TAU_S, TAU_C) for k in range(2) for i in range(2)) / 4
-        usa_image = sum(kl(teacher[i], [[1, 0], [0, 1]][i], TAU_S, TAU_U) for i in range(2)) / 2  # uni = images
+        usa_image = sum(kl(teacher[i], [[1, 0], [0, 1]][i], TAU_S, TAU_U_IMAGE) for i in range(2)) / 2  # uni = images
         csa, usa = (csa_text + csa_image) / 2, (usa_text + usa_image) / 2
-    clip = hand_clip()
+    clip = hand_clip() / 2  # "mean" mode: / B
     return {"loss": clip + ALPHA * csa + BETA * usa, "clip": clip, "csa": csa, "usa": usa}
 
 
@@ -104,7 +110,7 @@ def hand_cusa(with_images: bool) -> dict[str, float]:
 def test_cusa_matches_hand_computation(with_images):
     parts = cusa_loss(IMAGES, TEXTS, IMAGES if with_images else None, TEXTS,
                       TEACHER_IMAGES if with_images else None, TEACHER_TEXTS, torch.tensor(TAU),
-                      torch.tensor(TAU_C), torch.tensor(TAU_U), TAU_S, ALPHA, BETA)
+                      torch.tensor(TAU_C), torch.tensor(TAU_U_IMAGE), torch.tensor(TAU_U), TAU_S, ALPHA, BETA)
     expected = hand_cusa(with_images)
     for name, value in expected.items():
         assert parts[name].item() == pytest.approx(value, abs=1e-6), name
@@ -134,20 +140,33 @@ def test_every_objective_has_finite_gradients(name):
     assert torch.isfinite(parts["loss"])
     used = leaves if name == "cusa" else leaves[:2]  # only cusa's uni-modal heads read the towers' features
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in [*used, *objective.parameters()])
-    assert objective.temperature.log_value.grad.abs() > 0
+    assert objective.temperature.value.grad.abs() > 0
 
 
+@pytest.mark.parametrize("kind", ["raw", "log"])
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
-def test_temperature_clamps_are_respected(name):
-    objective = build_objective(name, {}, image_width=6, text_width=5)
+def test_temperature_clamps_are_respected(name, kind):
+    objective = build_objective(name, {"temperature_parameterization": kind}, image_width=6, text_width=5)
     low, high = objective.params.temperature_range
     assert objective.temperature().item() == pytest.approx(objective.params.temperature)
-    with torch.no_grad():
-        objective.temperature.log_value.fill_(math.log(high * 100))
+    objective.temperature.set(high * 100)
     assert objective.temperature().item() == pytest.approx(high)
-    with torch.no_grad():
-        objective.temperature.log_value.fill_(math.log(low / 100))
+    objective.temperature.set(low / 100)
     assert objective.temperature().item() == pytest.approx(low)
+
+
+def test_raw_temperature_moves_at_the_learning_rate_and_log_barely():
+    """One Adam step of lr 3e-4 moves the parameter by lr (Adam's first step is lr · sign(g)): τ itself by 3e-4
+    (0.43 % of 0.07) when raw, log τ by 3e-4 (τ by 0.07 · (e^{±3e-4} − 1) ≈ 2.1e-5) when log."""
+    moved = {}
+    for kind in ("raw", "log"):
+        tau = Temperature(0.07, 0.001, 0.5, kind)
+        optimizer = torch.optim.Adam(tau.parameters(), lr=3e-4)
+        (1.0 / tau()).backward()  # dL/dτ < 0: τ grows
+        optimizer.step()
+        moved[kind] = tau().item() - 0.07
+    assert moved["raw"] == pytest.approx(3e-4, rel=1e-3)
+    assert moved["log"] == pytest.approx(0.07 * (math.exp(3e-4) - 1), rel=1e-3)
 
 
 def test_paper_temperatures_are_the_defaults():
@@ -155,8 +174,20 @@ def test_paper_temperatures_are_the_defaults():
     assert (one_to_k.temperature, one_to_k.temperature_range) == (0.07, (0.001, 0.5))
     cusa = OBJECTIVES.params("cusa", {})
     assert (cusa.alpha, cusa.beta, cusa.soft_temperature, cusa.teacher_temperature) == (0.1, 0.5, 0.45, 1.0)
+    # the authors' configs/vitb32/flickr/cusa.yaml: cross τ_c in [0.10, 0.99], uni τ_u in [0.10, 1.00], "mean" mode
+    assert (cusa.soft_temperature_range, cusa.uni_temperature_range) == ((0.10, 0.99), (0.10, 1.00))
+    assert cusa.clip_reduction == "mean"
     soft = Temperature(0.45, 0.01, 1.0)
     assert soft().item() == pytest.approx(0.45)
+
+
+def test_cusa_has_separate_image_and_text_uni_temperatures_and_layer_norm_heads():
+    objective = build_objective("cusa", {"image_teacher": "some/vision-model"}, image_width=6, text_width=5)
+    assert objective.soft_uni_image is not objective.soft_uni_text
+    assert isinstance(objective.text_head[0], torch.nn.LayerNorm) and isinstance(objective.image_head[0],
+                                                                                  torch.nn.LayerNorm)
+    parts = objective(random_batch()[0])
+    assert {"tau_c", "tau_u_text", "tau_u_image"} <= set(parts)
 
 
 def test_cusa_without_image_teacher_leaves_image_labels_out_and_says_so():

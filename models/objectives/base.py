@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -36,12 +36,20 @@ class Encoded:
 
 
 class ObjectiveParams(BaseModel):
-    """An objective's parameters: unknown keys are errors. Every objective has a learnable temperature τ."""
+    """An objective's parameters: unknown keys are errors. Every objective has a learnable temperature τ.
+
+    `temperature_parameterization`: `raw` trains τ itself, clamped in place before each use, as the authors of
+    papers 4 and 7 do (CCRK `XVLMBase.temp`, CUSA `unire.tau` with `clamp_tau`): at our lr 3e-4 τ may move by
+    up to about 3e-4 per step (CCRK's pre-training gives τ lr·lr_mult = 2e-4), so it actually learns in a few
+    hundred steps. `log` trains log τ (CLIP's logit scale): the same lr moves τ by about 0.03 % per step, so
+    over 200 steps it stays within ±6 % of its start, in effect fixed.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     temperature: float = Field(0.07, gt=0, description="initial τ")
     temperature_range: tuple[float, float] = Field((0.001, 0.5), description="τ is clamped to [low, high]")
+    temperature_parameterization: Literal["raw", "log"] = "raw"
 
     @model_validator(mode="after")
     def _check_range(self) -> ObjectiveParams:
@@ -62,14 +70,37 @@ class TeacherParams(ObjectiveParams):
 
 
 class Temperature(nn.Module):
-    """A learnable τ > 0, stored as log τ, read clamped to [low, high] (no gradient beyond the bounds)."""
+    """A learnable τ in [low, high].
 
-    def __init__(self, init: float, low: float, high: float) -> None:
+    `raw` (the authors' form): the parameter `value` is τ itself, clamped in place to [low, high] before each
+    read, so it can leave a bound again. `log`: the parameter `log_value` is log τ, read clamped (no gradient
+    beyond the bounds).
+    """
+
+    def __init__(self, init: float, low: float, high: float, parameterization: str = "raw") -> None:
         super().__init__()
-        self.low, self.high = low, high
-        self.log_value = nn.Parameter(torch.tensor(math.log(init)))
+        self.low, self.high, self.parameterization = low, high, parameterization
+        if parameterization == "raw":
+            self.value = nn.Parameter(torch.tensor(float(init)))
+        else:
+            self.log_value = nn.Parameter(torch.tensor(math.log(init)))
+
+    @property
+    def parameter(self) -> nn.Parameter:
+        """The trained parameter (τ or log τ)."""
+        return self.value if self.parameterization == "raw" else self.log_value
+
+    def set(self, tau: float) -> None:
+        """Write τ (unclamped) into the parameter, e.g. to test the clamp."""
+        with torch.no_grad():
+            self.parameter.fill_(tau if self.parameterization == "raw" else math.log(tau))
 
     def forward(self) -> Tensor:
+        if self.parameterization == "raw":
+            if not self.low <= self.value.item() <= self.high:  # clamp only when out of range: a second read
+                with torch.no_grad():                           # in one step must not modify a saved tensor
+                    self.value.clamp_(self.low, self.high)
+            return self.value
         return self.log_value.exp().clamp(self.low, self.high)
 
 
@@ -85,7 +116,8 @@ class Objective(nn.Module):
     def __init__(self, params: ObjectiveParams, image_width: int, text_width: int) -> None:
         super().__init__()
         self.params = params
-        self.temperature = Temperature(params.temperature, *params.temperature_range)
+        self.temperature = Temperature(params.temperature, *params.temperature_range,
+                                       params.temperature_parameterization)
         self.notes: list[str] = []
 
     def forward(self, batch: Encoded) -> dict[str, Tensor]:

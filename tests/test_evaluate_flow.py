@@ -112,7 +112,7 @@ def test_second_evaluation_of_an_unchanged_model_encodes_nothing(tmp_path, tiny_
     CountingEncoder.encoded = 0
     second = score_task.fn(loaded, data, tmp_path)
     assert CountingEncoder.encoded == 0 and second.scores == first.scores
-    assert (tmp_path / "embeddings" / loaded.fingerprint / "index.json").is_file()
+    assert list((tmp_path / "embeddings" / loaded.fingerprint).glob("*.entry"))  # the cache's checked blocks
 
 
 def test_cached_retrieval_reads_each_document_once_with_its_title(tmp_path, tiny_model):
@@ -124,7 +124,7 @@ def test_cached_retrieval_reads_each_document_once_with_its_title(tmp_path, tiny
             seen.extend(texts)
             return super().encode_uncached(texts, prompt)
 
-    spec = EvalTaskSpec(name="T", type="retrieval", files={r: {"path": "x"} for r in ("corpus", "queries", "qrels")})
+    spec = EvalTaskSpec(name="T", type="retrieval", files={r: {"path": "x.jsonl"} for r in ("corpus", "queries", "qrels")})
     task = LoadedTask(spec, {"corpus": {"d1": {"title": "Title", "text": "body one"}, "d2": {"title": "", "text": "two"}},
                              "queries": {"q1": "query"}, "qrels": {"q1": {"d1": 1}}}, {})
     encoder = Spy(load_encoder(str(tiny_model), "cpu"), "tiny", show_progress_bar=False).cached(tmp_path)

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (
+    NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors,
+)
 from embedlab.errors import UserError
 
 

@@ -9,7 +9,10 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, stdout_for_json,
+    tracking_on, user_errors,
+)
 from embedlab.errors import UserError
 from embedlab.models.objectives import OBJECTIVES
 
@@ -21,16 +24,16 @@ def prepare_crossmodal(
     overrides: SetOption = None,
 ) -> None:
     """Join image captions across languages, split by image (seeded), write the versioned dataset (papers 4, 7)."""
-    from embedlab.config import load_settings
     from embedlab.atomic import check_output_dir
+    from embedlab.config import load_settings
     from embedlab.tasks.image_text import read_image_captions
 
     output = cwd_path(output)
     with user_errors():  # caption files, images and the output folder are checked before Prefect starts
         settings = load_settings(params, overrides or [])
         read_image_captions.fn(settings.params.prepare_crossmodal, settings.data_root)
-
         check_output_dir(settings.path(output or settings.params.prepare_crossmodal.out), [settings.data_root])
+
     from embedlab.flows.crossmodal import CrossModalRequest
     from embedlab.flows.crossmodal import prepare_crossmodal as prepare_flow
 
@@ -115,8 +118,8 @@ def evaluate_crossmodal(
     """Score a dual encoder on the crossmodal_retrieval task: Recall@K per language and direction, MRV."""
     from pydantic import ValidationError
 
-    from embedlab.config import load_settings
     from embedlab.atomic import check_output_dir
+    from embedlab.config import load_settings
     from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
     from embedlab.image_text.dataset import read_manifest
 
@@ -132,14 +135,14 @@ def evaluate_crossmodal(
             raise UserError(f"{model} is not a dual-encoder folder (no dual_encoder.json); train one with "
                             "`embedlab train-crossmodal`")
         read_manifest(settings.path(chosen.dataset))
-
         check_output_dir(settings.path(output), [settings.path(model), settings.path(chosen.dataset)])
+
     from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest
     from embedlab.flows.evaluate_crossmodal import evaluate_crossmodal as evaluate_flow
 
     request = EvaluateCrossModalRequest(model=model, task=spec, output=output, overrides=overrides or [],
                                         params_file=params_file(params), track=tracking_on(settings, no_track))
-    with running_flow():
+    with running_flow(), stdout_for_json(as_json):
         results = evaluate_flow(request)
     if as_json:
         sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")

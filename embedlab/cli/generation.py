@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on,
+    user_errors,
+)
 from embedlab.errors import UserError
 
 

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on,
+    user_errors,
+)
 from embedlab.errors import UserError
 from embedlab.models.merging import METHODS
 
@@ -34,8 +37,8 @@ def merge(
     """Merge fine-tuned models (folders, 'minilm' or Hub ids) that share the base's architecture.
 
     `self_positioning` learns its coefficients on a probe set drawn from the training tasks of params.yaml."""
-    from embedlab.config import load_settings
     from embedlab.atomic import check_output_dir
+    from embedlab.config import load_settings
     from embedlab.models.merging.folder import local_folder
     from embedlab.models.merging.weights import index_models
     from embedlab.train_tasks import check_names
@@ -78,8 +81,8 @@ def compare_command(
 ) -> None:
     """Score the base, the per-task models, joint trainings and merges on one suite; one table with compute
     (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
-    from embedlab.config import load_settings
     from embedlab.atomic import check_output_dir
+    from embedlab.config import load_settings
     from embedlab.tasks.comparison import compare_specs, list_variants
 
     output = cwd_path(output)

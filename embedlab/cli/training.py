@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (
+    NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors,
+)
 from embedlab.errors import UserError
 from embedlab.models.losses import CSE_OBJECTIVES
 
@@ -37,13 +39,13 @@ def train(
         if not joint and (sampling or alpha is not None):
             raise UserError("--sampling and --alpha apply to --joint training only")
         settings = load_settings(params, overrides)
-        names = [task] if task else settings.params.train.joint_tasks or list(settings.params.train.tasks)
         if not settings.params.train.tasks:
             raise UserError(f"no params.yaml in {Path.cwd()}: run from the project folder or give --params"
                             if settings.params_file is None else f"{settings.params_file} defines no train.tasks")
+        names = [task] if task else settings.params.train.joint_tasks or list(settings.params.train.tasks)
         check_names(names, settings.params.train.tasks)
-        model_source(settings.params.train.base)
         check_files(names, settings.params.train.tasks, settings.data_root)
+        model_source(settings.params.train.base)
 
     from embedlab.flows.train import TrainRequest
     from embedlab.flows.train import train as train_flow

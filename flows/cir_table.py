@@ -1,6 +1,6 @@
 """The comparison of composed-image-retrieval variants (paper 6): read every trained variant under
 `train_cir.output`, write their results table to <train_cir.output>/table/. The variants come first:
-`embedlab train-cir --stage 1|2|both` each, or `dvc repro pipelines/cir/dvc.yaml`."""
+`embedlab cir train --stage 1|2|both` each, or `dvc repro pipelines/cir/dvc.yaml`."""
 
 from __future__ import annotations
 

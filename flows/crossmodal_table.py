@@ -1,5 +1,5 @@
 """The comparison of cross-modal objectives: read every trained run under `train_crossmodal.output`, write their
-results table to <train_crossmodal.output>/table/. The runs come first: `embedlab train-crossmodal --objective
+results table to <train_crossmodal.output>/table/. The runs come first: `embedlab crossmodal train --objective
 NAME` each, or `dvc repro pipelines/crossmodal/dvc.yaml`."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The acceptance table of sentence-representation learning: score the base model through the evaluation suite
 (embeddings cached), read every finished run of `cse_table.runs`, write the results table to
-<cse_table.output>/table/. The runs come first: `embedlab cse --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`."""
+<cse_table.output>/table/. The runs come first: `embedlab cse run --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`."""
 
 from __future__ import annotations
 

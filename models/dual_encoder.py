@@ -79,7 +79,7 @@ class DualEncoder(nn.Module):
     def load(cls, folder: Path) -> DualEncoder:
         if not (folder / MODEL_FILE).is_file():
             raise UserError(f"{folder} is not a dual-encoder folder (no {MODEL_FILE}); train one with "
-                            "`embedlab train-crossmodal`")
+                            "`embedlab crossmodal train`")
         return cls(ImageTower.load(folder / "image"), TextTower.load(folder / "text")).eval()
 
 

@@ -21,7 +21,7 @@ def read_variants(results_dir: Path) -> list[dict[str, Any]]:
     runs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(results_dir.glob("*/metrics.json"))
             if path.parent.name != TABLE_FOLDER]
     if not runs:
-        raise UserError(f"no trained variants under {results_dir} (run `embedlab train-cir --stage 1|2|both`)")
+        raise UserError(f"no trained variants under {results_dir} (run `embedlab cir train --stage 1|2|both`)")
     return sorted(runs, key=lambda run: ORDER.index(run["variant"]) if run["variant"] in ORDER else len(ORDER))
 
 

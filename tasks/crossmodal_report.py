@@ -31,7 +31,7 @@ def read_runs(results_dir: Path) -> list[dict[str, Any]]:
     none."""
     files = [path for path in sorted(results_dir.glob(f"*/{RUN_METRICS}")) if path.parent.name != TABLE_FOLDER]
     if not files:
-        raise UserError(f"no trained runs under {results_dir} (run `embedlab train-crossmodal --objective NAME`)")
+        raise UserError(f"no trained runs under {results_dir} (run `embedlab crossmodal train --objective NAME`)")
     return [json.loads(path.read_text(encoding="utf-8")) for path in files]
 
 

@@ -29,7 +29,7 @@ def read_runs(settings: Settings) -> dict[str, dict[str, Any]]:
     missing = [name for name in table.runs if not (folder / name / "cse.json").is_file()]
     if missing:
         raise UserError(f"no cse.json under {folder} for run(s) {', '.join(missing)}: "
-                        "`embedlab cse --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`")
+                        "`embedlab cse run --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`")
     return {name: json.loads((folder / name / "cse.json").read_text(encoding="utf-8")) for name in table.runs}
 
 

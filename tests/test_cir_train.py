@@ -126,7 +126,7 @@ def test_both_stages_flow_records_one_mlflow_run_and_the_comparison_table(projec
 
 def test_cli_stops_on_a_missing_image_in_one_line_before_training(project, tiny_model, triplets_file):
     (triplets_file.parent / "images" / "blue.png").unlink()  # the target of line 2, the reference of line 3
-    args = ["train-cir", "--stage", "1", "--params", str(REPO / "params.yaml")]
+    args = ["cir", "train", "--stage", "1", "--params", str(REPO / "params.yaml")]
     for item in overrides(project, tiny_model, triplets_file):
         args += ["-S", item]
     result = CliRunner().invoke(app, args)
@@ -137,5 +137,5 @@ def test_cli_stops_on_a_missing_image_in_one_line_before_training(project, tiny_
 
 
 def test_cli_rejects_an_unknown_stage(project):
-    result = CliRunner().invoke(app, ["train-cir", "--stage", "3"])
+    result = CliRunner().invoke(app, ["cir", "train", "--stage", "3"])
     assert result.exit_code == 2 and result.stderr.strip() == "error: --stage must be one of 1, 2, both, got '3'"

@@ -119,7 +119,7 @@ def test_dataset_round_trip_is_byte_identical_and_versioned(tmp_path):
                for f in ("train.jsonl", "val.jsonl", "test.jsonl", "manifest.json"))
     loaded = read_dataset(tmp_path / "a", data_root=tmp_path)
     assert loaded.splits == splits and loaded.version == first["version"]
-    with pytest.raises(UserError, match="prepare-crossmodal"):
+    with pytest.raises(UserError, match="crossmodal prepare"):
         read_manifest(tmp_path / "nowhere")
 
 

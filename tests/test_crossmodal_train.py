@@ -95,7 +95,7 @@ def test_every_objective_trains_and_is_scored_and_compared(settings, tmp_path, t
     assert len(list((settings.cache_dir / "teachers").glob("text-*.entry"))) == 1  # cusa's teacher, cached
     assert len(list((settings.cache_dir / "text_features").glob("*.entry"))) == 1
     args = [arg for item in overrides(tmp_path, tiny_model, dataset) for arg in ("-S", item)]
-    compared = CliRunner().invoke(app, ["compare-crossmodal", "--params", str(REPO / "params.yaml"), *args])
+    compared = CliRunner().invoke(app, ["crossmodal", "compare", "--params", str(REPO / "params.yaml"), *args])
     assert compared.exit_code == 0, compared.output
     table = (tmp_path / "out" / "table" / "report.md").read_text()
     assert table.count("| clip |") == 3 and "| clip | t2i |" in table  # the summary row and one per direction
@@ -118,7 +118,7 @@ def test_train_flow_records_an_mlflow_run_with_scores_and_notes(project, tiny_mo
 @pytest.mark.slow
 @pytest.mark.integration
 def test_evaluate_flow_writes_the_evaluation_suites_outputs(project, tiny_model, dataset):
-    """The crossmodal_retrieval task type through `evaluate-crossmodal`: the same scores as training reported."""
+    """The crossmodal_retrieval task type through `crossmodal evaluate`: the same scores as training reported."""
     trained = train_crossmodal(CrossModalRequest(objective="clip", params_file=str(REPO / "params.yaml"), track=False,
                                                  overrides=overrides(project, tiny_model, dataset)))
     task = CrossModalEvalSpec(dataset=str(dataset), languages=["en", "de"])
@@ -183,9 +183,9 @@ def test_a_missing_image_stops_training_before_it_starts(settings):
 @pytest.mark.parametrize("args, message", [
     (["--objective", "one_to_kk"], "did you mean 'one_to_k'"),
     (["-S", "train_crossmodal.objectives.cusa.alpha=-1", "--objective", "cusa"], "objective 'cusa': alpha"),
-    (["-S", "train_crossmodal.dataset=nowhere"], "prepare-crossmodal"),
+    (["-S", "train_crossmodal.dataset=nowhere"], "crossmodal prepare"),
 ])
 def test_cli_rejects_bad_input_in_one_line(project, args, message):
     (project / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    result = CliRunner().invoke(app, ["train-crossmodal", *args])
+    result = CliRunner().invoke(app, ["crossmodal", "train", *args])
     assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1

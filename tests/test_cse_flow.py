@@ -151,7 +151,7 @@ def test_run_name_tags_the_components():
      "or `dvc repro pipelines/llm/dvc.yaml`"),
 ])
 def test_bad_input_fails_fast_in_one_line(args, message, project):
-    result = CliRunner().invoke(app, ["cse", "--params", str(REPO / "params.yaml"), *args])
+    result = CliRunner().invoke(app, ["cse", "run", "--params", str(REPO / "params.yaml"), *args])
     assert result.exit_code == 2 and message in result.output and result.output.count("\n") == 1, result.output
 
 

@@ -1,5 +1,5 @@
 """The acceptance table of `embedlab cse`: the grid in params.yaml, hand-built runs -> markdown rows and DVC
-metrics, unfinished runs, and `embedlab compare-cse` scoring a tiny base model for real."""
+metrics, unfinished runs, and `embedlab cse compare` scoring a tiny base model for real."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_components_label(options, label):
 def test_unfinished_runs_are_named_with_the_command(tmp_path):
     overrides = two_runs(tmp_path)
     (tmp_path / "runs" / "vicreg" / "cse.json").unlink()
-    message = r"run\(s\) vicreg: `embedlab cse --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`"
+    message = r"run\(s\) vicreg: `embedlab cse run --run NAME` each, or `dvc repro pipelines/cse/dvc.yaml`"
     with pytest.raises(UserError, match=message):
         read_runs(load_settings(REPO / "params.yaml", overrides))
     with pytest.raises(UserError, match="cse_table.runs is empty"):
@@ -101,7 +101,7 @@ def test_the_grid_in_params_yaml_is_every_objective_with_and_without_the_paper_c
 def test_compare_cse_scores_the_base_and_writes_the_table(tiny_model, project, tmp_path):
     overrides = [*two_runs(tmp_path / "table"), f"cse.base={tiny_model}", f"cache_dir={tmp_path / 'cache'}",
                  "evaluate.device=cpu"]
-    result = CliRunner().invoke(app, ["compare-cse", "--params", str(REPO / "params.yaml"),
+    result = CliRunner().invoke(app, ["cse", "compare", "--params", str(REPO / "params.yaml"),
                                       *(arg for item in overrides for arg in ("-S", item))])
     assert result.exit_code == 0, result.output
     report = (tmp_path / "table" / "table" / "report.md").read_text()

@@ -62,8 +62,8 @@ def test_an_unknown_name_suggests_the_nearest_and_lists_every_name(family):
     assert registry.choices().split(" | ") == list(registry.names)
 
 
-@pytest.mark.parametrize("command, registry", [(["merge"], METHODS), (["train-crossmodal"], OBJECTIVES),
-                                               (["cse"], CSE_OBJECTIVES)])
+@pytest.mark.parametrize("command, registry", [(["merge"], METHODS), (["crossmodal", "train"], OBJECTIVES),
+                                               (["cse", "run"], CSE_OBJECTIVES)])
 def test_help_of_each_name_option_lists_its_choices(command, registry):
     result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

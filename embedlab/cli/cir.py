@@ -1,4 +1,4 @@
-"""`embedlab train-cir` and `compare-cir`: composed image retrieval (paper 6, SPN4CIR)."""
+"""`embedlab cir train|compare`: composed image retrieval (paper 6, SPN4CIR)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from embedlab.cli.app import (
 )
 from embedlab.errors import UserError
 
+cir_app = typer.Typer(no_args_is_help=True, help="Composed image retrieval (paper 6, SPN4CIR).")
+app.add_typer(cir_app, name="cir")
 
-@app.command("train-cir")
+
+@cir_app.command("train")
 def train_cir(
     stage: Annotated[str | None, typer.Option("--stage", help="1 | 2 | both (default: train_cir.stage)")] = None,
     no_track: NoTrackOption = False,
@@ -51,7 +54,7 @@ def train_cir(
                    f"training) -> {shown(settings.path(chosen.output) / result['variant'])}")
 
 
-@app.command("compare-cir")
+@cir_app.command("compare")
 def compare_cir(
     params: ParamsOption = None,
     overrides: SetOption = None,

@@ -1,4 +1,4 @@
-"""`embedlab prepare-crossmodal`, `train-crossmodal`, `evaluate-crossmodal`, `compare-crossmodal` (papers 4, 7)."""
+"""`embedlab crossmodal prepare|train|evaluate|compare`: image–text dual encoders (papers 4, 7)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from embedlab.cli.app import (
 from embedlab.errors import UserError
 from embedlab.models.objectives import OBJECTIVES
 
+crossmodal_app = typer.Typer(no_args_is_help=True, help="Image–text dual encoders across languages (papers 4, 7).")
+app.add_typer(crossmodal_app, name="crossmodal")
 
-@app.command("prepare-crossmodal")
+
+@crossmodal_app.command("prepare")
 def prepare_crossmodal(
     output: Annotated[str | None, typer.Option("--output", "-o", help="dataset folder (default: prepare_crossmodal.out)")] = None,
     params: ParamsOption = None,
@@ -47,7 +50,7 @@ def prepare_crossmodal(
     typer.echo(f"version {manifest['version']} -> {shown(out)}")
 
 
-@app.command("train-crossmodal")
+@crossmodal_app.command("train")
 def train_crossmodal(
     objective: Annotated[str | None, typer.Option(
         "--objective", help=f"{OBJECTIVES.choices()} (default: train_crossmodal.objective)")] = None,
@@ -83,7 +86,7 @@ def train_crossmodal(
                    f"({result['train_seconds']:.0f} s training) -> {shown(settings.path(chosen.output) / name)}")
 
 
-@app.command("compare-crossmodal")
+@crossmodal_app.command("compare")
 def compare_crossmodal(
     params: ParamsOption = None,
     overrides: SetOption = None,
@@ -105,9 +108,9 @@ def compare_crossmodal(
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
 
 
-@app.command("evaluate-crossmodal")
+@crossmodal_app.command("evaluate")
 def evaluate_crossmodal(
-    model: Annotated[str, typer.Option("--model", "-m", help="a dual-encoder folder (from train-crossmodal)")],
+    model: Annotated[str, typer.Option("--model", "-m", help="a dual-encoder folder (from crossmodal train)")],
     split: Annotated[str | None, typer.Option("--split", help="val | test (default: train_crossmodal.eval_split)")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="output folder")] = "results/evaluate-crossmodal",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
@@ -133,7 +136,7 @@ def evaluate_crossmodal(
             raise UserError(f"--split: {exc.errors()[0]['msg']}") from None
         if not (settings.path(model) / "dual_encoder.json").is_file():
             raise UserError(f"{model} is not a dual-encoder folder (no dual_encoder.json); train one with "
-                            "`embedlab train-crossmodal`")
+                            "`embedlab crossmodal train`")
         read_manifest(settings.path(chosen.dataset))
         check_output_dir(settings.path(output), [settings.path(model), settings.path(chosen.dataset)])
 

@@ -1,4 +1,4 @@
-"""The `train_cir` section of params.yaml: composed image retrieval (paper 6, SPN4CIR; `embedlab train-cir`)."""
+"""The `train_cir` section of params.yaml: composed image retrieval (paper 6, SPN4CIR; `embedlab cir train`)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class TripletSourceParams(Section):
 
 
 class TrainCirParams(ProfiledSection):
-    """`train_cir`: a composed-query model on triplets, trained in stage 1, stage 2 or both (`embedlab train-cir`).
+    """`train_cir`: a composed-query model on triplets, trained in stage 1, stage 2 or both (`embedlab cir train`).
 
     The towers are the dual encoder's (`train_crossmodal`'s kinds of `image_tower` and `text_tower`); `combiner`
     names one of `embedlab.models.cir.COMBINERS`: `sum` (query = normalise(f_img(reference) + f_txt(text))) or `mlp`

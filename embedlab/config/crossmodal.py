@@ -15,7 +15,7 @@ TINY_VIT = {"model_type": "vit", "image_size": 64, "patch_size": 8, "hidden_size
 
 
 class PrepareCrossModalParams(Section):
-    """`prepare_crossmodal`: the versioned image–caption dataset (papers 4 and 7; `embedlab prepare-crossmodal`).
+    """`prepare_crossmodal`: the versioned image–caption dataset (papers 4 and 7; `embedlab crossmodal prepare`).
 
     `format`: `flickr8k_multi30k` joins the Flickr8k `captions` CSV with the Multi30K files under `multi30k`
     (`raw/<split>.<lang>`, `image_splits/<split>.txt`) for the same photos; `multi30k` reads Multi30K-style files
@@ -47,7 +47,7 @@ class PrepareCrossModalParams(Section):
 
 
 class TrainCrossModalParams(ProfiledSection):
-    """`train_crossmodal`: an image–text dual encoder (`embedlab train-crossmodal`, papers 4 and 7).
+    """`train_crossmodal`: an image–text dual encoder (`embedlab crossmodal train`, papers 4 and 7).
 
     `image_tower`: a Hugging Face vision model (folder or Hub id) or a config to build from scratch (a dict with
     `model_type`); `text_tower`: a sentence encoder ('minilm', folder or Hub id). `objectives` holds each

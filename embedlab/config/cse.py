@@ -94,8 +94,8 @@ class CseRunParams(Section):
 
 class CseTableParams(Section):
     """`cse_table` section: the acceptance grid of `embedlab cse`. Each entry of `runs` (name -> objective, options,
-    paradigm) trains with the `cse` section's other settings into <output>/runs/<name> (`embedlab cse --run NAME`,
-    stage `cse@NAME` of pipelines/cse/dvc.yaml); `embedlab compare-cse` adds the base model's row and writes
+    paradigm) trains with the `cse` section's other settings into <output>/runs/<name> (`embedlab cse run --run NAME`,
+    stage `cse@NAME` of pipelines/cse/dvc.yaml); `embedlab cse compare` adds the base model's row and writes
     the results table to <output>/table/ (stage `cse_table`)."""
 
     output: str = "results/cse_table"

@@ -1,5 +1,5 @@
 """The `crossmodal_retrieval` evaluation task type (papers 4 and 7): a split of a versioned image–caption dataset
-(`embedlab prepare-crossmodal`), scored for a dual encoder with Recall@1/5/10 per language and direction, their
+(`embedlab crossmodal prepare`), scored for a dual encoder with Recall@1/5/10 per language and direction, their
 means, and MRV. `main_score` is `mean_recall` (greater is better) or `mrv` (lower is better)."""
 
 from __future__ import annotations

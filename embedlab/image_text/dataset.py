@@ -92,11 +92,11 @@ class ImageTextDataset:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of the dataset in `folder`; UserError where there is none (run `embedlab prepare-crossmodal`)."""
+    """The manifest of the dataset in `folder`; UserError where there is none (run `embedlab crossmodal prepare`)."""
     path = folder / MANIFEST
     if not path.is_file():
         raise UserError(f"{folder} is not an image-text dataset (no {MANIFEST}); write one with "
-                        "`embedlab prepare-crossmodal`")
+                        "`embedlab crossmodal prepare`")
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
         raise DataError(path, f"format {manifest.get('format')!r} is not {FORMAT!r}")

@@ -4,7 +4,7 @@ plus a combiner (paper 6, SPN4CIR, arXiv 2404.11317).
 query = combiner(f_img(reference), f_txt(modification text)), target = f_img(target image), all (B, D) and
 L2-normalised, so a dot product is the cosine similarity. The folder it saves to: `cir.json` (combiner, D and the
 training notes), `combiner.safetensors` (a learned combiner's weights) and `towers/`, a dual-encoder folder
-(`embedlab.models.dual_encoder`) that `embedlab evaluate-crossmodal` can also read.
+(`embedlab.models.dual_encoder`) that `embedlab crossmodal evaluate` can also read.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class ComposedQueryModel(nn.Module):
     def load(cls, folder: Path) -> ComposedQueryModel:
         if not (folder / MODEL_FILE).is_file():
             raise UserError(f"{folder} is not a composed-query model folder (no {MODEL_FILE}); train one with "
-                            "`embedlab train-cir`")
+                            "`embedlab cir train`")
         meta = json.loads((folder / MODEL_FILE).read_text())
         combiner = build_combiner(meta["combiner"], meta["dim"])
         if (folder / COMBINER_FILE).is_file():

@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
+from embedlab.models.resume import ResumableDataLoader
 from embedlab.models.task_mix import TaskMixBatchSampler
 
 
@@ -31,11 +31,13 @@ class TaskMixDataModule(L.LightningDataModule):
         self.batch_size, self.sampling, self.alpha, self.seed = batch_size, sampling, alpha, seed
         self.items = [(name, example) for name, examples in tasks.items() for example in examples]
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
+        """Batches in the order of `TaskMixBatchSampler` (seeded by seed and epoch); resumable mid-epoch."""
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         sampler = TaskMixBatchSampler([len(v) for v in self.tasks.values()], self.batch_size, self.sampling,
                                       self.alpha, self.seed, rank=rank, world_size=world)
-        return DataLoader(self.items, batch_sampler=sampler, collate_fn=self.collate)
+        return ResumableDataLoader(self.items, batch_sampler=sampler, collate_fn=self.collate,
+                                   generator=torch.Generator().manual_seed(self.seed))
 
     def collate(self, items: list[tuple[str, ExampleLike]]) -> dict[str, Any]:
         names = {name for name, _ in items}

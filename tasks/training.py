@@ -99,8 +99,10 @@ def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path
     `loss_options` (task name -> keyword options of its loss) and `callbacks` (extra Lightning callbacks, e.g.
     diagnostics) are optional.
 
-    Resumes from out_dir/checkpoints/last.ckpt if present; writes out_dir/model and out_dir/summary.json.
-    Returns the summary: steps, seconds, samples/s, realised task mix.
+    Resumes from out_dir/checkpoints/last.ckpt if present (exactly: it ends with the weights of an uninterrupted
+    run); writes out_dir/model and out_dir/summary.json. Returns the summary: `steps` (the model's, all runs),
+    `steps_run` (this run's; fewer after a resume), `seconds` (the model's training wall time, all runs up to their
+    last checkpoint), `seconds_run` and `samples_per_second` (this run), the realised task mix (all runs).
     """
     single = train_tasks[0].spec if len(train_tasks) == 1 else None
     batch_size = (single and single.batch_size) or params.batch_size
@@ -120,7 +122,7 @@ def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path
     summary = {
         "tasks": {t.name: len(t) for t in train_tasks}, "base": params.base, "model": str(out_dir / "model"),
         "steps": result.steps, "steps_run": result.steps_run, "batch_size": batch_size, "lr": lr,
-        "seconds": round(result.seconds, 3),
+        "seconds": round(result.seconds_total, 3), "seconds_run": round(result.seconds, 3),
         "samples_per_second": round(result.samples_run / result.seconds, 3) if result.steps_run else None,
         "task_mix": {name: count / total for name, count in result.task_steps.items()},
         "sampling": params.sampling if len(train_tasks) > 1 else None, "is_global_zero": result.is_global_zero,

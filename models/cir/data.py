@@ -11,10 +11,10 @@ import lightning as L
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from embedlab.errors import UserError
 from embedlab.models.image_encoder import read_rgb
+from embedlab.models.resume import ResumableDataLoader
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ class TripletDataModule(L.LightningDataModule):
         self.preprocess, self.tokenize = preprocess, tokenize
         self.batch_size, self.seed, self.text_features = batch_size, seed, text_features
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(range(len(self.triplets)), batch_size=self.batch_size, shuffle=True, drop_last=True,
-                          generator=generator, collate_fn=self.collate)
+        return ResumableDataLoader(range(len(self.triplets)), batch_size=self.batch_size, shuffle=True,
+                                   drop_last=True, generator=generator, collate_fn=self.collate)
 
     def collate(self, indices: list[int]) -> dict[str, Any]:
         chosen = [self.triplets[i] for i in indices]

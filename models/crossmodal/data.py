@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from embedlab.errors import UserError
 from embedlab.models.image_encoder import read_rgb
+from embedlab.models.resume import ResumableDataLoader
 
 
 class ImageCaptionsLike(Protocol):
@@ -57,10 +57,10 @@ class ImageCaptionDataModule(L.LightningDataModule):
         self.preprocess, self.tokenize = preprocess, tokenize
         self.batch_size, self.seed, self.teachers, self.text_features = batch_size, seed, teachers, text_features
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(range(len(self.records)), batch_size=self.batch_size, shuffle=True, drop_last=True,
-                          generator=generator, collate_fn=self.collate)
+        return ResumableDataLoader(range(len(self.records)), batch_size=self.batch_size, shuffle=True,
+                                   drop_last=True, generator=generator, collate_fn=self.collate)
 
     def captions(self, indices: Sequence[int]) -> list[list[str]]:
         """For each image of the batch, its K captions in `languages` order."""

@@ -10,7 +10,8 @@ from sentence_transformers import SentenceTransformer
 
 from embedlab.errors import UserError
 from embedlab.models.tokens.decode import check_depth, token_ids, top_tokens
-from embedlab.models.tokens.heads import HEADS, fitting_heads, load_head
+from embedlab.models.tokens import HEADS
+from embedlab.models.tokens.heads import fitting_heads, load_head
 
 
 @pytest.fixture(scope="module")

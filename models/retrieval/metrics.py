@@ -41,3 +41,14 @@ def ndcg_at_k(ranked: Sequence[Sequence[Hashable]], relevance: Sequence[Mapping[
         best = float(ideal @ discounts[:len(ideal)])
         values.append(float(gains @ discounts[:len(gains)]) / best if best > 0 else 0.0)
     return float(np.mean(values))
+
+
+def recall_of_judged(ranked: Sequence[Sequence[Hashable]], relevance: Sequence[Mapping[Hashable, float]],
+                     k: int) -> float:
+    """Recall@k with graded judgements (trec_eval's recall_k, mteb's recall_at_k): (1/Q) Σ_q |{relevant d in
+    q's top k}| / |{relevant d}|, relevant = grade > 0; a query without relevant documents counts 0."""
+    values = []
+    for ids, grades in zip(ranked, relevance, strict=True):
+        relevant = {d for d, g in grades.items() if g > 0}
+        values.append(len(relevant & set(list(ids)[:k])) / len(relevant) if relevant else 0.0)
+    return float(np.mean(values))

@@ -2,7 +2,7 @@
 and the authors' `model.py`/`embedding.py`): the embedding is fed straight into the head, in float32, with no
 extra normalisation.
 
-Entries of `HEADS` (a `Registry`; one line per head):
+Entries of `HEADS` (a `Registry` in this package's __init__, one line per head; names load without torch):
   tied     logits = E h, E (V, d) the embedder's own input-embedding matrix. BERT's MLM decoder is tied to E, so
            this is the MLM head without its transform and bias: the closest faithful head for embedders that ship
            none (all-MiniLM-L6-v2, all-mpnet-base-v2).
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from embedlab.errors import UserError
-from embedlab.registry import Registry
+from embedlab.models.tokens import HEADS
 
 
 class HeadParams(BaseModel):
@@ -141,11 +141,6 @@ LM_HEAD = DecodingHead("lm_head", HeadParams, _lm_dim, _lm_load,
 MLM = DecodingHead("mlm", HeadParams, _mlm_dim, _mlm_load,
                    "A trained masked-LM head with its transform and bias (`source`, e.g. bert-base-uncased).")
 
-HEADS: Registry[DecodingHead] = Registry("decoding head", {
-    "tied": "embedlab.models.tokens.heads:TIED",
-    "lm_head": "embedlab.models.tokens.heads:LM_HEAD",
-    "mlm": "embedlab.models.tokens.heads:MLM",
-}, params=lambda head: head.params, doc=lambda head: head.what)
 
 
 def embedding_dim(embedder: Any) -> int:

@@ -132,31 +132,34 @@ def sparse_scores(decoded: Decoded, k: int, m: int, literal: bool, weights: str)
             "nonzeros_per_query": float(queries.getnnz(axis=1).mean())}
 
 
-def _per_query_seconds(search: Any, count: int) -> float:
-    """Median seconds of `search(i)` over queries i < count, each searched on its own."""
-    times = []
+def _median_seconds(searches: dict[str, Any], count: int) -> dict[str, float]:
+    """Median seconds of each `searches[name](i)` over queries i < count, the searches alternating query by
+    query (so load from other processes hits them alike)."""
+    times: dict[str, list[float]] = {name: [] for name in searches}
     for i in range(count):
-        start = time.perf_counter()
-        search(i)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for name, search in searches.items():
+            start = time.perf_counter()
+            search(i)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 @task(cache_policy=NO_CACHE)
 def query_latency(model: TokenModel, decoded: Decoded, k: int, m: int, literal: bool, weights: str,
                   count: int | None) -> dict[str, float]:
-    """Median per-query seconds, one query at a time (top 100), in one run: exact dense search (faiss flat
-    index), sparse search through the inverted index, and the query's decoding g(h_q) + top-M that sparse
-    search needs first. The query's embedding is common to both and not timed."""
+    """Median per-query milliseconds, one query at a time (top 100), alternating in one run: exact dense search
+    (faiss flat index), sparse search through the inverted index, and the query's decoding g(h_q) + top-M that
+    sparse search needs first. The query's embedding is common to both and not timed."""
     count = min(count or len(decoded.query_ids), len(decoded.query_ids))
     dense = DenseRetriever.build(decoded.doc_vectors, normalize=True)
     documents, queries = sparse_inputs(decoded, k, m, literal, weights)
     retriever = SparseTokenRetriever()
     retriever.index(range(len(decoded.doc_ids)), documents)
     vectors = decoded.query_vectors
-    dense_s = _per_query_seconds(lambda i: dense.search(vectors[i:i + 1], DEPTH), count)
-    sparse_s = _per_query_seconds(lambda i: retriever.search(queries[i], DEPTH), count)
-    decode_s = _per_query_seconds(lambda i: top_tokens(model.decoder, vectors[i:i + 1], m), count)
+    seconds = _median_seconds({"dense": lambda i: dense.search(vectors[i:i + 1], DEPTH),
+                               "sparse": lambda i: retriever.search(queries[i], DEPTH),
+                               "decode": lambda i: top_tokens(model.decoder, vectors[i:i + 1], m)}, count)
+    dense_s, sparse_s, decode_s = seconds["dense"], seconds["sparse"], seconds["decode"]
     return {"queries_timed": count, "dense_ms": dense_s * 1e3, "sparse_ms": sparse_s * 1e3,
             "decode_ms": decode_s * 1e3, "sparse_over_dense": sparse_s / dense_s,
             "sparse_with_decoding_over_dense": (sparse_s + decode_s) / dense_s}

@@ -25,6 +25,7 @@ from embedlab.models.merging import METHODS
 from embedlab.models.merging.base import MergeMethod, MethodParams
 from embedlab.models.objectives import OBJECTIVES, build_objective
 from embedlab.models.objectives.base import Encoded, Objective, ObjectiveParams
+from embedlab.models.tokens import HEADS
 from embedlab.registry import Registry
 from embedlab.tasks.training import train_model
 from embedlab.train_tasks import load_train_task
@@ -33,7 +34,7 @@ from merging_helpers import perturbed_copy
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRIES: dict[str, Registry] = {"losses": LOSSES, "cse objectives": CSE_OBJECTIVES, "merge methods": METHODS,
-                                   "objectives": OBJECTIVES, "combiners": COMBINERS, "training formats": FORMATS}
+                                   "objectives": OBJECTIVES, "combiners": COMBINERS, "training formats": FORMATS, "decoding heads": HEADS}
 ENTRIES = [(family, name) for family, registry in REGISTRIES.items() for name in registry]
 runner = CliRunner()
 

@@ -27,7 +27,7 @@ def _umask() -> int:
     return mask
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -37,14 +37,14 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_temps(target: Path) -> None:
+def remove_stale_temps(target: Path) -> None:
     """Temp paths of `target` left by a process that no longer runs (killed mid-write) are removed."""
     pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.(?:.*\.tmp|old)$")
     if not target.parent.is_dir():
         return
     for sibling in target.parent.iterdir():
         match = pattern.match(sibling.name)
-        if match and int(match.group(1)) != os.getpid() and not _process_alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
             if sibling.is_dir() and not sibling.is_symlink():
                 shutil.rmtree(sibling, ignore_errors=True)
             else:
@@ -89,7 +89,7 @@ def _check_writable(target: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to a temp file beside `path`, then rename it over `path` (created with the user's umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -109,7 +109,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     just before the rename, so a folder that a user filled meanwhile is not lost either."""
     check_output_dir(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(target)
+    remove_stale_temps(target)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"))
     try:
         os.chmod(tmp, 0o777 & ~_umask())

@@ -15,7 +15,7 @@ from embedlab.image_text.triplets import gallery_images, split_by_reference
 from embedlab.tasks.cir import (encode_modifications, score_cir_model, stage_folder, train_cir_stage,
                                 variant_metrics, variant_summary, write_cir_outputs)
 from embedlab.tasks.cir_data import read_cir_triplets
-from embedlab.tasks.tracking import lightning_logger, log_results, log_training, open_training_run
+from embedlab.tasks.tracking import lightning_logger, log_results, log_training, tracked_training
 
 
 class CirRequest(BaseModel):
@@ -43,33 +43,31 @@ def train_cir(request: CirRequest = CirRequest()) -> dict[str, Any]:
     text_features = encode_modifications(params, train, settings.cache_dir)
     out_dir = settings.path(params.output) / variant
     steps = params.stage_steps(variant)
-    run_id = None
-    if request.track:
-        logged = {**params.model_dump(exclude={"stage", "profiles"}), "variant": variant,
-                  **{f"stage{stage}_steps": n for stage, n in steps.items()}}
-        run_id = open_training_run(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir,
-                                   f"train-cir {variant}", logged)
-    stages, init = [], None
-    for stage, n in steps.items():
-        stage_dir = stage_folder(out_dir, variant, stage)
-        logger = (lightning_logger(settings.tracking_uri, settings.params.tracking.experiment, run_id,
-                                   log_params=False) if run_id else False)
-        stages.append(train_cir_stage(train, params, stage, n, stage_dir, init, text_features, settings.cache_dir,
-                                      logger))
-        init = stage_dir / "model"
-    summary = variant_summary(variant, stages, len(train), params.batch_size)
-    if not summary["is_global_zero"]:
-        return summary
-    gallery = gallery_images(triplets)
-    scores = score_cir_model(out_dir / "model", test, gallery, params.eval_batch_size)
-    data = {"triplets": params.triplets.path, "format": params.triplets.format,
-            "test_triplets": len(test), "gallery": len(gallery), "combiner": params.combiner}
-    metrics = variant_metrics(summary, scores, data, time.perf_counter() - started)
-    outputs = write_cir_outputs(out_dir, summary, metrics)
-    if run_id:
-        log_training(settings.tracking_uri, run_id, summary, outputs)
-        numbers = {**{f"eval/{key}": value for key, value in metrics["scores"].items()},
-                   "eval/seconds": metrics["eval_seconds"], "train/bank_seconds": metrics["bank_seconds"],
-                   "wall_seconds": metrics["wall_seconds"]}
-        log_results(settings.tracking_uri, run_id, numbers, {"variant": summary["label"]})
-    return metrics
+    logged = {**params.model_dump(exclude={"stage", "profiles"}), "variant": variant,
+              **{f"stage{stage}_steps": n for stage, n in steps.items()}}
+    with tracked_training(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir,
+                          f"cir train {variant}", logged, out_dir, request.track) as (run_id, _):
+        stages, init = [], None
+        for stage, n in steps.items():
+            stage_dir = stage_folder(out_dir, variant, stage)
+            logger = (lightning_logger(settings.tracking_uri, settings.params.tracking.experiment, run_id,
+                                       log_params=False) if run_id else False)
+            stages.append(train_cir_stage(train, params, stage, n, stage_dir, init, text_features, settings.cache_dir,
+                                          logger))
+            init = stage_dir / "model"
+        summary = variant_summary(variant, stages, len(train), params.batch_size)
+        if not summary["is_global_zero"]:
+            return summary
+        gallery = gallery_images(triplets)
+        scores = score_cir_model(out_dir / "model", test, gallery, params.eval_batch_size)
+        data = {"triplets": params.triplets.path, "format": params.triplets.format,
+                "test_triplets": len(test), "gallery": len(gallery), "combiner": params.combiner}
+        metrics = variant_metrics(summary, scores, data, time.perf_counter() - started)
+        outputs = write_cir_outputs(out_dir, summary, metrics)
+        if run_id:
+            log_training(settings.tracking_uri, run_id, summary, outputs)
+            numbers = {**{f"eval/{key}": value for key, value in metrics["scores"].items()},
+                       "eval/seconds": metrics["eval_seconds"], "train/bank_seconds": metrics["bank_seconds"],
+                       "wall_seconds": metrics["wall_seconds"]}
+            log_results(settings.tracking_uri, run_id, numbers, {"variant": summary["label"]})
+        return metrics

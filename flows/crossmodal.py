@@ -16,7 +16,7 @@ from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read
                                        train_dual_encoder)
 from embedlab.tasks.crossmodal_report import write_run_metrics
 from embedlab.tasks.image_text import read_image_captions, write_image_text_dataset
-from embedlab.tasks.tracking import lightning_logger, log_results, log_training, open_training_run
+from embedlab.tasks.tracking import log_results, log_training, tracked_training
 
 
 class CrossModalRequest(BaseModel):
@@ -55,29 +55,25 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
                 if isinstance(chosen, TeacherParams) else None)
     text_features = encode_locked_text(params, data.splits["train"], settings.cache_dir)
     out_dir = settings.path(params.output) / objective
-    run_id, logger = None, False
-    if request.track:
-        tracking = settings.params.tracking
-        logged = {**params.model_dump(exclude={"objective", "objectives", "profiles"}), **chosen.model_dump(),
-                  "objective": objective, "dataset_version": data.version}
-        run_id = open_training_run(settings.tracking_uri, tracking.experiment, settings.project_dir,
-                                   f"train-crossmodal {objective}", logged)
-        logger = lightning_logger(settings.tracking_uri, tracking.experiment, run_id)
-    summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features)
-    for note in summary["notes"]:
-        get_run_logger().warning(note)
-    if not summary["is_global_zero"]:
-        return summary
-    scores = score_dual_encoder(out_dir / "model", data.splits[params.eval_split], params.languages,
-                                params.eval_batch_size)
-    result = {"objective": objective, "dataset": str(data.folder), "dataset_version": data.version,
-              "split": params.eval_split, "images": len(data.splits[params.eval_split]),
-              "languages": params.languages, "train_seconds": summary["seconds"], "steps": summary["steps"],
-              "batch_size": params.batch_size, "freeze_text": params.freeze_text, "notes": summary["notes"],
-              "scores": scores}
-    metrics_file = write_run_metrics(out_dir, result)
-    if run_id:
-        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", metrics_file])
-        log_results(settings.tracking_uri, run_id, {f"eval/{key}": value for key, value in scores.items()},
-                    {"notes": " | ".join(summary["notes"])} if summary["notes"] else {})
-    return result
+    logged = {**params.model_dump(exclude={"objective", "objectives", "profiles"}), **chosen.model_dump(),
+              "objective": objective, "dataset_version": data.version}
+    with tracked_training(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir,
+                          f"crossmodal train {objective}", logged, out_dir, request.track) as (run_id, logger):
+        summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features)
+        for note in summary["notes"]:
+            get_run_logger().warning(note)
+        if not summary["is_global_zero"]:
+            return summary
+        scores = score_dual_encoder(out_dir / "model", data.splits[params.eval_split], params.languages,
+                                    params.eval_batch_size)
+        result = {"objective": objective, "dataset": str(data.folder), "dataset_version": data.version,
+                  "split": params.eval_split, "images": len(data.splits[params.eval_split]),
+                  "languages": params.languages, "train_seconds": summary["seconds"], "steps": summary["steps"],
+                  "batch_size": params.batch_size, "freeze_text": params.freeze_text, "notes": summary["notes"],
+                  "scores": scores}
+        metrics_file = write_run_metrics(out_dir, result)
+        if run_id:
+            log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", metrics_file])
+            log_results(settings.tracking_uri, run_id, {f"eval/{key}": value for key, value in scores.items()},
+                        {"notes": " | ".join(summary["notes"])} if summary["notes"] else {})
+        return result

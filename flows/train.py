@@ -9,7 +9,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
-from embedlab.tasks.tracking import ending_run, lightning_logger, log_training, open_training_run
+from embedlab.tasks.tracking import log_training, tracked_training
 from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
 
 
@@ -44,16 +44,12 @@ def train(request: TrainRequest) -> dict[str, Any]:
              for t in tasks]
     name = run_name(request, params.sampling)
     out_dir = settings.path(params.output) / name
-    run_id, logger = None, False
-    if request.track:
-        tracking = settings.params.tracking
-        alone = {} if request.joint else params.tasks[request.task].model_dump(include={"batch_size", "max_steps", "lr"},
-                                                                               exclude_none=True)
-        logged = {"tasks": ",".join(names), **params.model_dump(exclude={"tasks", "profiles"}), **alone}  # as trained
-        run_id = open_training_run(settings.tracking_uri, tracking.experiment, settings.project_dir,
-                                   f"train {name}", logged, out_dir)
-        logger = lightning_logger(settings.tracking_uri, tracking.experiment, run_id)
-    with ending_run(settings.tracking_uri, run_id):  # FINISHED, or FAILED / KILLED when interrupted
+    tracking = settings.params.tracking
+    alone = {} if request.joint else params.tasks[request.task].model_dump(include={"batch_size", "max_steps", "lr"},
+                                                                           exclude_none=True)
+    logged = {"tasks": ",".join(names), **params.model_dump(exclude={"tasks", "profiles"}), **alone}  # as trained
+    with tracked_training(settings.tracking_uri, tracking.experiment, settings.project_dir, f"train {name}", logged,
+                          out_dir, request.track) as (run_id, logger):
         summary = train_model(tasks, params, out_dir, logger)
         if run_id and summary["is_global_zero"]:
             log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json"])

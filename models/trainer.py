@@ -15,7 +15,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from embedlab.atomic import _remove_stale_temps
+from embedlab.atomic import remove_stale_temps
 from embedlab.models.embedding_module import EmbeddingModule
 from embedlab.models.resume import RandomState
 
@@ -102,7 +102,7 @@ def fit(module: EmbeddingModule | L.LightningModule, data: L.LightningDataModule
     Call `lightning.seed_everything(seed)` before building `module` for a reproducible run. `callbacks` run
     beside the checkpointing; their state is saved in the checkpoints and restored on resume.
     """
-    _remove_stale_temps(out_dir / "checkpoints" / LAST)
+    remove_stale_temps(out_dir / "checkpoints" / LAST)
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", every_n_train_steps=checkpoint_every,
                                   save_last=True, save_top_k=0)
     clock = StepClock()

@@ -19,7 +19,7 @@ from mlflow.tracking.context.registry import resolve_tags
 from prefect import runtime, task
 from prefect.cache_policies import NO_CACHE
 
-from embedlab.atomic import _process_alive
+from embedlab.atomic import process_alive
 
 _METRIC_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
 
@@ -120,7 +120,7 @@ def _end_abandoned_runs(client: mlflow.MlflowClient, experiment_id: str, output:
     """Mark KILLED the runs of `output` still RUNNING whose process is gone (killed with kill -9: no handler ran)."""
     for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
         host, _, pid = run.data.tags.get(PROCESS_TAG, "").rpartition(":")
-        alive = host == socket.gethostname() and pid.isdigit() and _process_alive(int(pid))
+        alive = host == socket.gethostname() and pid.isdigit() and process_alive(int(pid))
         if run.data.tags.get(OUTPUT_TAG) == output and not alive:
             client.set_terminated(run.info.run_id, "KILLED")
 
@@ -166,6 +166,20 @@ def ending_run(tracking_uri: str, run_id: str | None) -> Iterator[None]:
         client.set_terminated(run_id, "KILLED")
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+@contextmanager
+def tracked_training(tracking_uri: str, experiment: str, project_dir: Path, run_name: str, params: dict[str, Any],
+                     output: Path, track: bool) -> Iterator[tuple[str | None, Any]]:
+    """The MLflow run of one training from start to end: opened with `params` and tagged with the training's
+    `output` folder (`open_training_run`), a Lightning logger into it, and ended FINISHED, FAILED or KILLED with the
+    block (`ending_run`). Yields (run id, Lightning logger), or (None, False) without `track`."""
+    if not track:
+        yield None, False
+        return
+    run_id = open_training_run(tracking_uri, experiment, project_dir, run_name, params, output)
+    with ending_run(tracking_uri, run_id):
+        yield run_id, lightning_logger(tracking_uri, experiment, run_id)
 
 
 def lightning_logger(tracking_uri: str, experiment: str, run_id: str, log_params: bool = True) -> Any:

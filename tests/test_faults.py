@@ -319,3 +319,19 @@ def test_an_ad_hoc_evaluation_writes_its_own_run_folder_never_a_dvc_output(proje
     assert len(runs) == 2 and all(re.fullmatch(r"evaluate-\d{8}-\d{6}(-\d+)?", run.name) for run in runs)
     assert all((run / "results.json").is_file() for run in runs)
     assert not (project / "results" / "evaluate").exists()
+
+
+@pytest.mark.parametrize("raised, status", [(None, "FINISHED"), (RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")])
+def test_every_training_flow_ends_its_mlflow_run_with_how_it_ended(tmp_path, raised, status):
+    """train, cse run, crossmodal train and cir train all open their run through `tracked_training`."""
+    import mlflow
+
+    from embedlab.tasks.tracking import tracked_training
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with contextlib.suppress(BaseException):
+        with tracked_training(uri, "embedlab", tmp_path, "cse demo", {"lr": 0.1}, tmp_path / "out", True) as (run_id, _):
+            if raised:
+                raise raised()
+    run = mlflow.MlflowClient(uri).get_run(run_id)
+    assert run.info.status == status and run.data.params == {"lr": "0.1"}

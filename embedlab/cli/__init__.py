@@ -5,6 +5,7 @@ One module per group of commands; importing them registers their commands on `ap
 from embedlab.cli import evaluation, training, merging, generation, cse, crossmodal, cir  # noqa: F401, I001
 from embedlab.cli import tokens  # noqa: F401, I001
 from embedlab.cli import sql  # noqa: F401, I001
+from embedlab.cli import rag  # noqa: F401, I001
 from embedlab.cli.app import app
 
 __all__ = ["app", "main"]

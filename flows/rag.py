@@ -1,0 +1,153 @@
+"""EasyRAG (paper 2) flows, one per command: index a corpus, answer questions (ask / run), evaluate retrieval
+and reranking on BEIR-format data (with the early-exit table), train the layer-wise reranker. Each records one
+MLflow run with per-stage metrics and seconds (unless `track` is off)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from embedlab.config import load_settings
+from embedlab.models.rag.keywords import keyword_score
+from embedlab.tasks.rag import answer_question, build, build_index, exit_options, make_chat, open_index, open_reranker, read_prompt, read_questions
+from embedlab.tasks.rag_eval import bm25_run, documents_of, early_exit_rows, load_beir, metrics, rerank_run, sample_queries, train_layerwise
+from embedlab.tasks.results_table import ResultsTable, write_table
+from embedlab.tasks.tracking import log_run
+
+
+class RagRequest(BaseModel):
+    """Flow parameters; everything else comes from params.yaml's `rag` section."""
+
+    params_file: str | None = None
+    overrides: list[str] = Field(default_factory=list)
+    corpus: str | None = None
+    index: str | None = None
+    questions: list[dict[str, Any]] = Field(default_factory=list)
+    output: str | None = None
+    generate: bool = True
+    rerank: bool = True
+    early_exit_table: bool = False
+    track: bool = True
+
+
+def _settings(request: RagRequest):
+    return load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+
+
+def _track(settings, request: RagRequest, name: str, params: dict, metrics_: dict, artifacts: list[Path]) -> None:
+    if request.track:
+        log_run(settings.tracking_uri, "rag", settings.project_dir, name, params, metrics_, artifacts)
+
+
+@flow(name="rag_index")
+def rag_index(request: RagRequest) -> dict[str, Any]:
+    settings = _settings(request)
+    out = settings.path(request.index or settings.params.rag.index)
+    summary = build_index(settings, Path(request.corpus), out)
+    _track(settings, request, "rag-index", {"corpus": request.corpus, "tokenizer": settings.params.rag.tokenizer,
+                                            "chunk_size": settings.params.rag.chunk_size},
+           {"chunks": summary["chunks"], "documents": summary["documents"], "seconds.index": summary["seconds"]}, [])
+    return summary
+
+
+@flow(name="rag_run")
+def rag_run(request: RagRequest) -> dict[str, Any]:
+    """Answer every question of the request: records with the answer, six passages and per-stage seconds."""
+    settings = _settings(request)
+    index = open_index(settings, settings.path(request.index or settings.params.rag.index))
+    reranker = open_reranker(settings)
+    chat = make_chat(settings) if request.generate else None
+    qa = read_prompt(settings, "prompt", ("context_str", "query_str"))
+    merge = read_prompt(settings, "merge_prompt", ("context_str", "query_str", "answer_str"))
+    records = [answer_question(settings, index, reranker, chat, q, qa, merge) for q in request.questions]
+    stages = sorted({s for r in records for s in r["seconds"]})
+    summary = {f"seconds.{s}": sum(r["seconds"].get(s, 0.0) for r in records) / len(records) for s in stages}
+    scored = [r for r, q in zip(records, request.questions, strict=True) if q.get("keywords")]
+    if chat is not None and scored:
+        keywords = [q["keywords"] for q in request.questions if q.get("keywords")]
+        summary["keyword_score"] = keyword_score([r["answer"] for r in scored], keywords)
+    outputs: list[Path] = []
+    if request.output:
+        out = settings.path(request.output)
+        table = ResultsTable(frame=_frame([{"stage": s, "seconds": summary[f"seconds.{s}"]} for s in stages], "stage"),
+                             title="EasyRAG: mean seconds per question and stage", main_metric="seconds")
+        files = write_table(table, out, {"answers.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                                  for r in records)})
+        outputs = [files["report.md"]]
+    _track(settings, request, "rag-run", {"questions": len(records), "fusion": settings.params.rag.fusion,
+                                          "refine": settings.params.rag.refine,
+                                          "llm": settings.params.rag.llm.model}, summary, outputs)
+    return {"records": records, "summary": summary}
+
+
+def _frame(rows: list[dict[str, Any]], key: str):
+    """Rows as a DataFrame indexed (and named) by their `key` column."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).set_index(key)
+
+
+@flow(name="rag_evaluate")
+def rag_evaluate(request: RagRequest) -> dict[str, Any]:
+    """BM25 route 1 on BEIR data; with a reranker, the reranked metrics and (asked) the early-exit table."""
+    settings = _settings(request)
+    rag, ev = settings.params.rag, settings.params.rag.evaluate
+    data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries, settings.data_root / ev.qrels)
+    start = time.perf_counter()
+    index = open_index(settings, settings.path(request.index)) if request.index else \
+        build(settings, settings.data_root / ev.corpus)
+    seconds_index = time.perf_counter() - start
+    qids = sample_queries(data, ev.sample, ev.seed)
+    queries = [data["queries"][q] for q in qids]
+    relevance = [data["qrels"][q] for q in qids]
+    run = bm25_run(index, queries, ev.depth)
+    rows = [{"method": f"BM25 route 1 ({rag.bm25.method})", **metrics(documents_of(index, run["chunks"]), relevance),
+             "seconds": run["seconds"]}]
+    found: dict[str, Any] = {"queries": len(qids), "seconds.index": seconds_index}
+    exit_rows = []
+    if request.rerank:
+        reranker = open_reranker(settings)
+        options = exit_options(settings)
+        reranked = rerank_run(reranker, index, queries, run["chunks"], ev.rerank_depth, options)
+        name = "+ layer-wise rerank" + (" (early exit)" if "rule" in options else "")
+        rows.append({"method": f"BM25 top {ev.rerank_depth} {name}",
+                     **metrics(documents_of(index, reranked["chunks"]), relevance), "seconds": reranked["seconds"]})
+        if request.early_exit_table:
+            exit_rows = early_exit_rows(reranker, index, queries, run["chunks"], relevance, ev.rerank_depth,
+                                        rag.rerank.batch_size, ev.exit_layers, rag.rerank.early_exit.check_layer,
+                                        ev.thetas)
+    table = ResultsTable(frame=_frame(rows, "method"), main_metric="ndcg_at_10",
+                         title=f"EasyRAG retrieval on {ev.qrels} ({len(qids)} queries)")
+    extra = {}
+    if exit_rows:
+        extra["early_exit.md"] = ResultsTable(frame=_frame(exit_rows, "method"), main_metric="ndcg_at_10",
+                                              title="Early exit (paper Table 7)").markdown()
+    out = settings.path(request.output or Path(rag.output) / "evaluate")
+    files = write_table(table, out, extra)
+    for row in rows + exit_rows:
+        found |= {f"{row['method']}.{k}": v for k, v in row.items() if isinstance(v, float)}
+    _track(settings, request, "rag-evaluate", {"qrels": ev.qrels, "depth": ev.depth, "tokenizer": rag.tokenizer,
+                                               "bm25": json.dumps(rag.bm25.model_dump())},
+           found, [files["report.md"]])
+    return {"rows": rows, "early_exit": exit_rows, "table": table.markdown(),
+            "early_exit_table": extra.get("early_exit.md"), "outputs": {k: str(v) for k, v in files.items()}}
+
+
+@flow(name="rag_train_reranker")
+def rag_train_reranker(request: RagRequest) -> dict[str, Any]:
+    """The layer-wise MiniLM cross-encoder on the train qrels (rag.train_reranker.qrels) with BM25 negatives."""
+    settings = _settings(request)
+    rag, ev = settings.params.rag, settings.params.rag.evaluate
+    data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries,
+                     settings.data_root / rag.train_reranker.qrels)
+    index = build(settings, settings.data_root / ev.corpus)
+    out = settings.path(request.output or rag.rerank.model)
+    summary = train_layerwise(settings, index, data, out)
+    _track(settings, request, "rag-train-reranker", rag.train_reranker.model_dump(),
+           {k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}, [])
+    return summary

@@ -1,0 +1,167 @@
+"""Units of work of EasyRAG (paper 2): build and open the dual-route index, read question files, answer a question
+(retrieve -> rerank -> compress -> generate, with the seconds of each stage), and the one LLM call site."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from embedlab.atomic import atomic_dir
+from embedlab.errors import DataError, UserError
+from embedlab.models.generation.backend import Prompt, build_backend, require_model
+from embedlab.models.generation.cache import ResponseCache, complete_cached
+from embedlab.models.rag.answer import Chat, generate_answer
+from embedlab.models.rag.chunking import SentenceSplitter
+from embedlab.models.rag.compress import bm25_extract
+from embedlab.models.rag.corpus import chunk_documents, read_documents
+from embedlab.models.rag.early_exit import EXIT_RULES
+from embedlab.models.rag.rerankers import load_reranker
+from embedlab.models.rag.routes import RagIndex, RouteSettings, reranker_text
+from embedlab.models.rag.tokenizers import build_tokenizer
+
+
+def tokenizer_of(settings: Any) -> Any:
+    rag = settings.params.rag
+    return build_tokenizer(rag.tokenizer, settings.data_root / rag.stopwords)
+
+
+def route_settings(settings: Any) -> RouteSettings:
+    rag = settings.params.rag
+    return RouteSettings(rag.route1_top_k, rag.route2_top_k, rag.fusion, rag.fusion_options)
+
+
+def build(settings: Any, corpus: Path) -> RagIndex:
+    """The index of the documents at `corpus` (a folder or JSON lines), in memory."""
+    rag = settings.params.rag
+    documents = read_documents(corpus)
+    chunks = chunk_documents(documents, SentenceSplitter(rag.chunk_size, rag.chunk_overlap))
+    tokenizer = tokenizer_of(settings)
+    meta = {"source": str(corpus), "tokenizer": tokenizer.identity, "chunk_size": rag.chunk_size,
+            "chunk_overlap": rag.chunk_overlap, "bm25": rag.bm25.model_dump()}
+    return RagIndex.build(chunks, tokenizer, rag.bm25.model_dump(), meta)
+
+
+@task(cache_policy=NO_CACHE)
+def build_index(settings: Any, corpus: Path, out: Path) -> dict[str, Any]:
+    """Index `corpus` and write it to `out` as one unit (temp folder, then rename)."""
+    start = time.perf_counter()
+    index = build(settings, corpus)
+    with atomic_dir(out) as tmp:
+        index.save(tmp)
+    return {**index.meta, "index": str(out), "seconds": time.perf_counter() - start}
+
+
+def open_index(settings: Any, folder: Path) -> RagIndex:
+    return RagIndex.load(folder, tokenizer_of(settings))
+
+
+def make_chat(settings: Any) -> Chat:
+    """The one place EasyRAG talks to an LLM: messages -> reply text through the back-end `rag.llm` names, every
+    reply stored in the response cache (a rerun continues where it stopped and costs no calls twice)."""
+    spec = settings.params.rag.llm
+    require_model(spec, "rag.llm")
+    backend = build_backend(spec, "text", "rag.llm")
+    cache = ResponseCache(settings.cache_dir / "generate")
+
+    def chat(messages: list[tuple[str, str]]) -> str:
+        [reply], _ = complete_cached(backend, [Prompt(tuple(messages))], cache)
+        return reply.text
+
+    return chat
+
+
+def read_prompt(settings: Any, key: str, fields: tuple[str, ...]) -> str:
+    path = settings.path(getattr(settings.params.rag, key))
+    if not path.is_file():
+        raise UserError(f"rag.{key}: prompt file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    for field in fields:
+        if "{" + field + "}" not in text:
+            raise UserError(f"{path}: the prompt must contain {{{field}}}")
+    return text
+
+
+def read_questions(path: Path) -> list[dict[str, Any]]:
+    """Questions of a JSON-lines file or a JSON list: each a `query` (required), optional `id`, `document` (the
+    product filter), `keywords` (for the keyword scorer). DataError naming the file, line and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, "question file does not exist") from None
+    except UnicodeDecodeError:
+        raise DataError(path, "not UTF-8 text") from None
+    try:
+        rows = ([(i + 1, row) for i, row in enumerate(json.loads(text))] if path.suffix == ".json" else
+                [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()])
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
+    questions = []
+    for number, row in rows:
+        where = "item" if path.suffix == ".json" else "line"
+        if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row["query"].strip():
+            raise DataError(path, f"{where} {number}: expected an object with a non-empty string field 'query'")
+        questions.append({"id": row.get("id", number), "query": row["query"], "document": row.get("document"),
+                          "keywords": row.get("keywords")})
+    if not questions:
+        raise DataError(path, "no questions")
+    return questions
+
+
+def exit_options(settings: Any) -> dict[str, Any]:
+    """Keyword arguments of a reranker's `score` from rag.rerank (layer, batch, early-exit rule)."""
+    rerank = settings.params.rag.rerank
+    options: dict[str, Any] = {"layer": rerank.layer, "batch_size": rerank.batch_size}
+    if rerank.early_exit.enabled:
+        exit = rerank.early_exit
+        options |= {"check_layer": exit.check_layer,
+                    "rule": EXIT_RULES.params(exit.rule, exit.options, "rag.rerank.early_exit.options")}
+    return options
+
+
+def open_reranker(settings: Any) -> Any:
+    spec = settings.params.rag.rerank.model
+    path = settings.path(spec)
+    if path.exists():
+        return load_reranker(str(path))
+    if "/" in spec and not spec.startswith((".", "/")) and not path.parent.exists():
+        return load_reranker(spec, "cross-encoder")  # a Hub id, where online
+    raise UserError(f"rag.rerank.model: {path} does not exist; train one with `embedlab rag train-reranker`")
+
+
+@task(cache_policy=NO_CACHE)
+def answer_question(settings: Any, index: RagIndex, reranker: Any, chat: Chat | None, question: dict[str, Any],
+                    qa_template: str, merge_template: str) -> dict[str, Any]:
+    """Retrieve (both routes, fused), rerank to the top k, optionally compress, answer (chat None: no answer).
+
+    Returns {"id", "query", "answer", "passages": [{path, text, score}], "seconds": {stage: s}, "exit_layer"}."""
+    rag = settings.params.rag
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    hits = index.retrieve(question["query"], route_settings(settings), question.get("document"))
+    seconds["retrieve"] = time.perf_counter() - start
+    start = time.perf_counter()
+    chunks = [index.chunks[c] for c, _ in hits]
+    reranked = reranker.score(question["query"], [reranker_text(c) for c in chunks], **exit_options(settings))
+    order = sorted(range(len(chunks)), key=lambda i: -reranked.scores[i])[:rag.rerank.top_k]
+    top = [(chunks[i], reranked.scores[i]) for i in order]
+    seconds["rerank"] = time.perf_counter() - start
+    texts = [c.text for c, _ in top]
+    if rag.compress_rate is not None:
+        start = time.perf_counter()
+        tokenizer = index.route1.tokenizer
+        texts = [bm25_extract(question["query"], t, rag.compress_rate, tokenizer) for t in texts]
+        seconds["compress"] = time.perf_counter() - start
+    answer = None
+    if chat is not None:
+        start = time.perf_counter()
+        answer = generate_answer(chat, qa_template, merge_template, question["query"], texts, rag.refine,
+                                 rag.context_label)
+        seconds["generate"] = time.perf_counter() - start
+    passages = [{"path": c.path, "text": t, "score": s} for (c, s), t in zip(top, texts, strict=True)]
+    return {"id": question.get("id"), "query": question["query"], "answer": answer, "passages": passages,
+            "seconds": seconds, "exit_layer": reranked.layer}

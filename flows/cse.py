@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from embedlab.config import load_settings
 from embedlab.tasks.cse import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
-                                read_eval_pairs, run_dir, run_name, table_run, train_cse, write_outputs)
+                                read_eval_pairs, read_eval_sentences, run_dir, run_name, table_run, train_cse,
+                                write_outputs)
 from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
-from embedlab.tasks.tracking import lightning_logger, log_results, log_training, open_training_run
+from embedlab.tasks.tracking import log_results, log_training, tracked_training
 
 
 class CseRequest(BaseModel):
@@ -43,30 +44,28 @@ def cse(request: CseRequest) -> dict[str, Any]:
     train_task, held_out = hold_out(read_cse_data(params, settings), params.diagnostics.holdout,
                                     params.diagnostics.max_pairs, params.seed)
     eval_pairs = read_eval_pairs(settings.data_root, params.diagnostics, params.seed)
+    eval_sentences = read_eval_sentences(settings.data_root, params.diagnostics)
     name = run_name(params)
     out_dir = run_dir(settings, params, request.run)
-    run_id, logger = None, False
-    if request.track:
-        experiment = settings.params.tracking.experiment
-        logged = {**params.model_dump(exclude={"profiles", "options", "paradigm"}),
-                  "loss_options": loss_options(params)}
-        run_id = open_training_run(settings.tracking_uri, experiment, settings.project_dir, f"cse {name}", logged)
-        logger = lightning_logger(settings.tracking_uri, experiment, run_id)
-    summary = train_cse(train_task, held_out, eval_pairs, params, out_dir, logger)
-    if not summary["is_global_zero"]:
+    experiment = settings.params.tracking.experiment
+    logged = {**params.model_dump(exclude={"profiles", "options", "paradigm"}), "loss_options": loss_options(params)}
+    with tracked_training(settings.tracking_uri, experiment, settings.project_dir, f"cse {name}", logged, out_dir,
+                          request.track) as (run_id, logger):
+        summary = train_cse(train_task, held_out, eval_pairs, params, out_dir, logger, eval_sentences)
+        if not summary["is_global_zero"]:
+            return summary
+        evaluate = settings.params.evaluate
+        model = load_model(summary["model"], evaluate.device, evaluate.batch_size, evaluate.precision,
+                           params.eval_max_seq_length)
+        tasks = read_eval_tasks(params.evaluate, [], settings.data_root, "local")
+        summary["scores"] = {s.name: s.main_score for s in (score_task(model, t, settings.cache_dir) for t in tasks)}
+        summary.update(objective=params.objective, data=params.data, loss_options=loss_options(params),
+                       held_out_pairs=len(held_out), eval_pairs=len(eval_pairs))
+        outputs = [*write_outputs(summary, out_dir),
+                   plot_diagnostics(summary["diagnostics"], out_dir / "diagnostics.png", f"cse {name}")]
+        if run_id:
+            log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", *outputs])
+            metrics = {**{f"cse/{key}": value for key, value in summary["fdi"].items()},
+                       **{f"{task}/main_score": score for task, score in summary["scores"].items()}}
+            log_results(settings.tracking_uri, run_id, metrics, {})
         return summary
-    evaluate = settings.params.evaluate
-    model = load_model(summary["model"], evaluate.device, evaluate.batch_size, evaluate.precision,
-                       params.eval_max_seq_length)
-    tasks = read_eval_tasks(params.evaluate, [], settings.data_root, "local")
-    summary["scores"] = {s.name: s.main_score for s in (score_task(model, t, settings.cache_dir) for t in tasks)}
-    summary.update(objective=params.objective, data=params.data, loss_options=loss_options(params),
-                   held_out_pairs=len(held_out), eval_pairs=len(eval_pairs))
-    outputs = [*write_outputs(summary, out_dir),
-               plot_diagnostics(summary["diagnostics"], out_dir / "diagnostics.png", f"cse {name}")]
-    if run_id:
-        log_training(settings.tracking_uri, run_id, summary, [out_dir / "summary.json", *outputs])
-        metrics = {**{f"cse/{key}": value for key, value in summary["fdi"].items()},
-                   **{f"{task}.main_score": score for task, score in summary["scores"].items()}}
-        log_results(settings.tracking_uri, run_id, metrics, {})
-    return summary

@@ -105,23 +105,39 @@ def hold_out(train_task: TrainTask, fraction: float, max_pairs: int,
     return train_task.with_examples(kept), pairs
 
 
-@task(cache_policy=NO_CACHE)
-def read_eval_pairs(data_root: Path, diagnostics: DiagnosticsParams, seed: int) -> list[tuple[str, str]]:
-    """STS-B-layout pairs scoring at least `min_score` from `eval_files`, a seeded sample of `max_pairs`."""
+def _scored_pairs(data_root: Path, files: list[str]) -> list[tuple[str, str, float]]:
+    """(sentence1, sentence2, score) of every row of the STS-B-layout `files` under `data_root`, in file order."""
     spec = FileSpec(path="", format="tsv", header=False, columns=STS_LAYOUT)
-    pairs = []
-    for name in diagnostics.eval_files:
+    rows = []
+    for name in files:
         path = data_root / name
         for line, row in read_rows(path, "test", spec, ("sentence1", "sentence2", "score")):
             try:
-                score = float(row["score"])
+                rows.append((row["sentence1"], row["sentence2"], float(row["score"])))
             except ValueError:
                 raise DataError(path, f"score {row['score']!r} is not a number", line) from None
-            if score >= diagnostics.min_score:
-                pairs.append((row["sentence1"], row["sentence2"]))
+    return rows
+
+
+@task(cache_policy=NO_CACHE)
+def read_eval_pairs(data_root: Path, diagnostics: DiagnosticsParams, seed: int) -> list[tuple[str, str]]:
+    """STS-B-layout pairs scoring at least `min_score` from `eval_files`, a seeded sample of `max_pairs`."""
+    pairs = [(a, b) for a, b, score in _scored_pairs(data_root, diagnostics.eval_files)
+             if score >= diagnostics.min_score]
     if len(pairs) < 2:
         raise DataError(data_root / diagnostics.eval_files[0], f"fewer than 2 pairs score >= {diagnostics.min_score}")
     return random.Random(seed).sample(pairs, min(len(pairs), diagnostics.max_pairs))
+
+
+@task(cache_policy=NO_CACHE)
+def read_eval_sentences(data_root: Path, diagnostics: DiagnosticsParams) -> list[str]:
+    """The evaluation uniformity set, as the authors' `load_stsb(mode='all')` (NGCSE tools.py): both sentences
+    of the `eval_files` pairs scoring ≥ `min_score` or ≤ `low_score`, the first `uniform_sentences`."""
+    sentences = [text for a, b, score in _scored_pairs(data_root, diagnostics.eval_files)
+                 if score >= diagnostics.min_score or score <= diagnostics.low_score for text in (a, b)]
+    if len(sentences) < 2:
+        raise DataError(data_root / diagnostics.eval_files[0], "fewer than 2 sentences for evaluation uniformity")
+    return sentences[:diagnostics.uniform_sentences]
 
 
 def train_params(params: CseParams, examples: int) -> TrainParams:
@@ -136,13 +152,14 @@ def train_params(params: CseParams, examples: int) -> TrainParams:
 
 @task(cache_policy=NO_CACHE)
 def train_cse(train_task: TrainTask, held_out: list[tuple[str, str]], eval_pairs: list[tuple[str, str]],
-              params: CseParams, out_dir: Path, logger: Any = False) -> dict[str, Any]:
+              params: CseParams, out_dir: Path, logger: Any = False,
+              eval_sentences: list[str] | None = None) -> dict[str, Any]:
     """Train with the objective and its options, measuring alignment, uniformity and FDI along the way.
 
     Returns the training summary plus `diagnostics` (one point per measurement) and `fdi` (the means).
     """
     monitor = AlignUniformMonitor(held_out, eval_pairs, params.diagnostics.every, params.diagnostics.batch_size,
-                                  dropout_views=train_task.spec.format == "sentences")
+                                  params.diagnostics.train_mode, eval_sentences)
     summary = train_model.fn([train_task], train_params(params, len(train_task)), out_dir, logger,
                              loss_options={train_task.name: loss_options(params)}, callbacks=[monitor])
     return {**summary, "diagnostics": monitor.history, "fdi": fdi_means(monitor.history)}

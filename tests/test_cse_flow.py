@@ -63,8 +63,8 @@ def test_flow_trains_measures_fdi_scores_sts_and_records_one_run(tiny_model, pro
     out = tmp_path / "out" / "wiki-vicreg-m0.3-t0.05-r1.5"
     assert summary["steps"] == 4 and [p["step"] for p in summary["diagnostics"]] == [0, 2, 4]
     assert summary["held_out_pairs"] == 8 and summary["eval_pairs"] == 8
-    assert summary["fdi"]["fdi_align"] == pytest.approx(
-        sum(p["align_train"] - p["align_eval"] for p in summary["diagnostics"]) / 3)
+    assert summary["fdi"]["fdi_align"] == pytest.approx(  # the untrained step-0 point is left out of the mean
+        sum(p["align_train"] - p["align_eval"] for p in summary["diagnostics"][1:]) / 2)
     assert -1 <= summary["scores"]["STSBenchmark"] <= 1
     assert json.loads((out / "cse.json").read_text())["loss_options"] == {
         "margin": 0.3, "weight_temperature": 0.05, "ratio": 1.5}
@@ -112,7 +112,7 @@ def test_monitor_logs_points_and_keeps_its_history_across_a_resume(tiny_model, t
     texts = [(f"sentence number {i}", f"sentence number {i}") for i in range(16)]
     data = TaskMixDataModule({"pairs": [Example(t) for t in texts]}, module.encoder.preprocess, batch_size=4)
     pairs = [("a cat sat", "a cat sits"), ("dogs run", "a dog runs"), ("it rains", "rain falls")]
-    monitor = AlignUniformMonitor(pairs, pairs, every=3, dropout_views=True)
+    monitor = AlignUniformMonitor(pairs, pairs, every=3)
     fit(module, data, tmp_path / "run", max_steps=4, checkpoint_every=2, accelerator="cpu", callbacks=[monitor])
     assert [p["step"] for p in monitor.history] == [0, 3, 4]  # every 3 steps and at the last
     assert all(p["align_eval"] >= 0 and p["uniform_eval"] <= 0 for p in monitor.history)
@@ -127,8 +127,9 @@ def test_alignment_uniformity_and_fdi_by_hand():
     y = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
     assert alignment(x, y) == pytest.approx(1.0)  # (2 + 0) / 2
     assert uniformity(x) == pytest.approx(-4.0)  # one pair at squared distance 2: log e^{-4}
-    history = [{"fdi_align": 0.1, "fdi_uniform": -1.0}, {"fdi_align": 0.3, "fdi_uniform": -2.0}]
-    assert fdi_means(history) == pytest.approx({"fdi_align": 0.2, "fdi_uniform": -1.5})
+    history = [{"step": 0, "fdi_align": 9.0, "fdi_uniform": 9.0}, {"step": 5, "fdi_align": 0.1, "fdi_uniform": -1.0},
+               {"step": 10, "fdi_align": 0.3, "fdi_uniform": -2.0}]
+    assert fdi_means(history) == pytest.approx({"fdi_align": 0.2, "fdi_uniform": -1.5})  # step 0 left out
 
 
 def test_run_name_tags_the_components():

@@ -15,6 +15,7 @@ from embedlab.models.losses.barlow_twins import barlow_twins_terms
 from embedlab.models.losses.hierarchical import hierarchical
 from embedlab.models.losses.infonce import infonce, infonce_terms
 from embedlab.models.losses.met import met_terms
+from embedlab.models.losses.mhs import mhs_terms
 from embedlab.models.losses.mpt import mpt_terms
 from embedlab.models.losses.paradigm import Components, decompose
 from embedlab.models.losses.vicreg import vicreg_terms
@@ -25,12 +26,15 @@ TERMS = {
     "arccon": partial(arccon_terms, scale=20.0, margin=torch.pi / 18),
     "mpt": partial(mpt_terms, margin=0.23),
     "met": partial(met_terms, margin=0.45),
-    "align_uniform": partial(align_uniform_terms, uniformity_weight=1.0, t=2.0),
-    "barlow_twins": partial(barlow_twins_terms, redundancy_weight=5e-3),
-    "vicreg": partial(vicreg_terms, invariance_weight=25.0, covariance_weight=1.0),
+    "align_uniform": partial(align_uniform_terms, lam=10.0, t=1.0),
+    "barlow_twins": partial(barlow_twins_terms, lam=30.0),
+    "vicreg": partial(vicreg_terms, lam=30.0),
+    "mhs": partial(mhs_terms, lam=1.0),
 }
-# Those whose terms are their exact anchor gradient (Barlow Twins and VICReg: the paper's reading of it).
-EXACT = ("infonce", "arccon", "mpt", "met", "align_uniform")
+CONTRASTIVE = ("infonce", "arccon", "mpt", "met")
+NON_CONTRASTIVE = ("align_uniform", "barlow_twins", "vicreg", "mhs")
+# Every objective's terms are its exact anchor gradient (the non-contrastive ones are the authors' surrogates).
+EXACT = CONTRASTIVE + NON_CONTRASTIVE
 ALL_COMPONENTS = {"margin": 0.3, "weight_temperature": 0.05, "ratio": 1.5}
 
 
@@ -88,12 +92,12 @@ def test_objective_terms_are_its_exact_anchor_gradient(name):
     h, positives, hard = (e.detach() for e in embeddings)
     terms = TERMS[name](h, positives, hard)
     gd, weights, ratio = decompose(terms)
-    assert torch.allclose(weights.sum(dim=1)[gd > 0], torch.ones(int((gd > 0).sum())), atol=1e-5)
+    assert torch.allclose(weights.abs().sum(dim=1)[gd > 0], torch.ones(int((gd > 0).sum())), atol=1e-5)
     closed = gd[:, None] * (weights @ terms.negatives - ratio[:, None] * terms.positives)
     assert torch.allclose(anchor_grad(LOSSES.get(name)(embeddings), embeddings), tangent(h, closed), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(TERMS))
+@pytest.mark.parametrize("name", CONTRASTIVE)
 def test_dissipation_switches_off_a_row_with_a_large_margin(name):
     embeddings = unit_batch(seed=5, noise=0.6)
     with torch.no_grad():  # row 0: its positive is itself, its negatives point away
@@ -106,7 +110,7 @@ def test_dissipation_switches_off_a_row_with_a_large_margin(name):
 
 
 @pytest.mark.parametrize("name", CSE_OBJECTIVES)
-@pytest.mark.parametrize("components", [{}, ALL_COMPONENTS, {"weight_power": 4.0, "ratio": 1.75}],
+@pytest.mark.parametrize("components", [{}, {**ALL_COMPONENTS, "margin": 0.9}, {"weight_power": 4.0, "ratio": 1.75}],
                          ids=["own", "modified", "power"])
 def test_every_objective_gives_finite_gradients(name, components):
     embeddings = unit_batch(hard=2, seed=6)
@@ -132,15 +136,29 @@ def test_components_keep_the_value_and_give_the_paradigm_form(name):
 
 
 def test_hierarchical_loss_by_hand():
+    """The authors' NGCSE loss with three levels: level 2 is the InfoNCE positive, margin terms averaged."""
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     level1 = torch.tensor([[0.8, 0.6], [0.6, 0.8]])  # s(x, x_1) = 0.8, 0.8
     level2 = torch.tensor([[0.6, 0.8], [0.8, 0.6]])  # s(x, x_2) = 0.6, 0.6: in order, margin 0.005 is met
     level3 = torch.tensor([[0.6, 0.8], [1.0, 0.0]])  # s(x, x_3) = 0.6, 0.0: row 0 ties level 2
-    # InfoNCE at τ = 0.05: row i's logits are s(x_i, x_1 of every row) / τ = [0.8, 0.6] / τ and [0.6, 0.8] / τ
-    infonce_part = -torch.log_softmax(torch.tensor([16.0, 12.0]), dim=0)[0]
-    ranking = 0.0 + (0.6 - 0.6 + 0.05) / 2  # level 1→2: no violation; level 2→3: row 0 violates m_2 = 0.05
+    # InfoNCE at τ = 0.05 against level 2: row 0's logits are s(x_0, level2 rows) / τ = [0.6, 0.8] / τ = [12, 16]
+    # (target 0), row 1's [s(x_1, (0.6, 0.8)), s(x_1, (0.8, 0.6))] / τ = [16, 12] (target 1): both −log σ(−4)
+    infonce_part = torch.log1p(torch.exp(torch.tensor(4.0)))
+    # level 1→2: no violation; level 2→3: row 0 violates m_2 = 0.05 by 0.05, row 1 not: mean 0.025;
+    # averaged over the two level pairs
+    ranking = (0.0 + (0.6 - 0.6 + 0.05) / 2) / 2
     expected = infonce_part + 2.0 * ranking
     loss = hierarchical([x, level1, level2, level3], None, 20.0, beta=2.0, level_margins=(0.005, 0.05))
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+def test_hierarchical_loss_with_two_levels_takes_level_one_as_positive():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    level1 = torch.tensor([[0.8, 0.6], [0.6, 0.8]])  # s = 0.8 on the diagonal, 0.6 off it
+    level2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # s(x, x_2) = 0, 0: below level 1 by more than m_1
+    # InfoNCE against level 1: logits [16, 12] for both rows (own first after reordering): log(1 + e^-4)
+    expected = torch.log1p(torch.exp(torch.tensor(-4.0)))  # one level pair, no violation
+    loss = hierarchical([x, level1, level2], None, 20.0, beta=1.0, level_margins=(0.005, 0.05))
     assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
 
 

@@ -46,7 +46,8 @@ class TrainCirParams(ProfiledSection):
     Stage 1: InfoNCE against the batch's targets at `stage1_temperature`. Stage 2: the image tower frozen, its
     features of every training image precomputed (the static bank, cached by the tower's weights), InfoNCE
     against the whole bank at `stage2_temperature` (τ = 0.02 in the paper). `exclude_reference` leaves each
-    query's reference image out of its negatives, as evaluation leaves it out of the gallery. `lr` trains the
+    query's reference image out of its negatives, as evaluation leaves it out of the gallery; off by default, as
+    the authors' code keeps the reference in the bank (clip4cir/models.py, `extract_bank_features`). `lr` trains the
     projections, the combiner and a from-config image tower (`image_lr`: a pretrained one); `text_lr` the text
     backbone unless `freeze_text` locks it (its features of every modification text are computed once).
     `profile: full` selects the paper-scale towers of `profiles.full` for GPUs.
@@ -71,7 +72,7 @@ class TrainCirParams(ProfiledSection):
     weight_decay: float = Field(0.01, ge=0)
     stage1_temperature: float = Field(0.07, gt=0)
     stage2_temperature: float = Field(0.02, gt=0)
-    exclude_reference: bool = True
+    exclude_reference: bool = False
     seed: int = 42
     eval_batch_size: int = Field(64, gt=0)
     output: str = "results/cir"

@@ -29,14 +29,20 @@ class ParadigmParams(Section):
 
 class DiagnosticsParams(Section):
     """`cse.diagnostics`: alignment, uniformity and FDI (paper 9) every `every` steps, on `holdout` of the training
-    data (held out of training) and on evaluation pairs: rows of `eval_files` (STS-B layout, under data_root)
-    scoring at least `min_score`. Each set is a seeded sample of at most `max_pairs` pairs."""
+    data (held out of training) and on evaluation pairs: rows of `eval_files` (STS-B layout, under data_root;
+    the authors' STS-B validation split) scoring at least `min_score`, a seeded sample of at most `max_pairs`
+    pairs (the held-out set too). Evaluation uniformity is taken, as the authors do, over both sentences of the
+    pairs scoring at least `min_score` or at most `low_score`, the first `uniform_sentences` in file order.
+    `train_mode`: every set is encoded with dropout on, as in the authors' code (false: without)."""
 
     every: int = Field(25, gt=0)
     holdout: float = Field(0.1, gt=0, lt=1)
     max_pairs: int = Field(256, gt=1)
     min_score: float = 4.0
-    eval_files: list[str] = Field(default_factory=lambda: ["stsb/sts-dev.csv", "stsb/sts-train.csv"], min_length=1)
+    low_score: float = 1.0
+    uniform_sentences: int = Field(1000, gt=1)
+    eval_files: list[str] = Field(default_factory=lambda: ["stsb/sts-dev.csv"], min_length=1)
+    train_mode: bool = True
     batch_size: int = Field(64, gt=0)
 
 

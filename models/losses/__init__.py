@@ -33,10 +33,11 @@ LOSSES: Registry[Loss] = Registry("loss", {
     "align_uniform": "embedlab.models.losses.align_uniform:align_uniform",
     "barlow_twins": "embedlab.models.losses.barlow_twins:barlow_twins",
     "vicreg": "embedlab.models.losses.vicreg:vicreg",
+    "mhs": "embedlab.models.losses.mhs:mhs",
     "hierarchical": "embedlab.models.losses.hierarchical:hierarchical",
 }, params=partial(signature_params, shared=SHARED_ARGUMENTS))
 
 # The objectives of sentence-representation learning (`embedlab cse`): they take unlabelled pairs and accept
 # the unified paradigm's components (`embedlab.models.losses.paradigm.Components`) as keyword options.
 CSE_OBJECTIVES: Registry[Loss] = LOSSES.subset("objective", (
-    "infonce", "arccon", "mpt", "met", "align_uniform", "barlow_twins", "vicreg", "hierarchical"))
+    "infonce", "arccon", "mpt", "met", "align_uniform", "barlow_twins", "vicreg", "mhs", "hierarchical"))

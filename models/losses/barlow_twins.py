@@ -1,7 +1,9 @@
-"""Barlow Twins, a non-contrastive objective (redundancy reduction), with the paradigm's components.
+"""Barlow Twins as the authors of the unified paradigm train it: its gradient surrogate on unit embeddings.
 
 References: Zbontar et al. 2021, "Barlow Twins: Self-Supervised Learning via Redundancy Reduction"
-(ICML 2021, arXiv 2103.03230); paradigm and its modified version: Li et al. 2024 (arXiv 2402.18281).
+(ICML 2021, arXiv 2103.03230); paradigm, surrogate and modified version: Li et al. 2024 (arXiv 2402.18281), whose
+code (github BDBC-KG-NLP/UnderstandingCSE, isotropy/models.py, `_bt_loss`; scripts/application/*/barlowtwins.sh:
+λ = 30) trains this surrogate, not the original loss with batch standardisation.
 """
 
 from __future__ import annotations
@@ -10,40 +12,52 @@ from functools import partial
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from embedlab.models.losses.paradigm import Components, Terms, with_components
 
 
-def barlow_twins(embeddings: list[Tensor], labels: Tensor | None = None, scale: float = 20.0,
-                 redundancy_weight: float = 5e-3, **components: Any) -> Tensor:
-    """L = Σ_d (1 − C_dd)² + λ Σ_{d≠e} C_de²,  C = z̃ᵀ z̃' / B (D, D), z̃ each feature standardised over the batch.
+def barlow_twins(embeddings: list[Tensor], labels: Tensor | None = None, scale: float = 20.0, lam: float = 30.0,
+                 **components: Any) -> Tensor:
+    """L = ℓ(z, z') + ℓ(z', z) on unit embeddings, the authors' `_bt_loss` without components:
 
-    Paradigm (the paper's reading of its gradient, as in the authors' code: unit embeddings without batch
-    standardisation, the diagonal pull taken as 1): negatives are the other anchors of the same view,
-    a_ij = 2λ s(h'_i, h'_j) / B², b_i = 2/B. Its weights are linear in similarity (and may be negative), it has
-    no dissipation, and its ratio is large for small λ.
+        ℓ(u, v) = Σ_i [ −Σ_d π_d u_id sg(v_id) + λ Σ_j (2 sg(v_i·v_j) / B²) ⟨u_i, sg(u_j)⟩ ],
+        π_d = (1 − (1 − λ) C_dd) · 2/B,  C = sg(u)ᵀ sg(v) / B  (D, D).
+
+    Paradigm: negatives are the other anchors of the same view, a_ij = 2λ s(h'_i, h'_j) / B² (weights linear in
+    the other view's similarity, possibly negative), the pull is π ⊙ h'_i (b_i its norm), no dissipation.
 
     Args:
         embeddings: [first view, second view, ...], each (B, D); further columns are ignored.
-        labels, scale: unused. redundancy_weight: λ (the paper's 5e-3).
+        labels, scale: unused. lam: λ (the authors' 30 for the plain objective).
         components: `Components` fields; all three give the paper's modified Barlow Twins.
     """
-    first, second = (_standardise(e) for e in embeddings[:2])
-    corr = first.T @ second / first.size(0)  # (D, D)
-    diagonal = torch.diagonal(corr)
-    value = (1 - diagonal).pow(2).sum() + redundancy_weight * (corr.pow(2).sum() - diagonal.pow(2).sum())
-    terms = partial(barlow_twins_terms, redundancy_weight=redundancy_weight)
-    return with_components(value, embeddings[:2], terms, Components(**components))
+    first, second = (F.normalize(e, dim=-1) for e in embeddings[:2])
+    value = _surrogate(first, second, lam) + _surrogate(second, first, lam)
+    return with_components(value, embeddings[:2], partial(barlow_twins_terms, lam=lam), Components(**components),
+                           contrastive=False)
 
 
-def _standardise(x: Tensor) -> Tensor:
-    """(B, D) features with zero mean and unit variance over the batch (batch norm without affine)."""
-    return (x - x.mean(dim=0)) / x.std(dim=0, unbiased=False).clamp_min(1e-6)
+def _pull(anchors: Tensor, positives: Tensor, lam: float) -> Tensor:
+    """(B, D) π ⊙ v_i with π_d = (1 − (1 − λ) C_dd) · 2/B, C = uᵀ v / B (inputs detached)."""
+    batch = anchors.size(0)
+    corr_diagonal = (anchors * positives).sum(dim=0) / batch  # (D,): C_dd
+    return (1 - (1 - lam) * corr_diagonal) * 2 / batch * positives
 
 
-def barlow_twins_terms(anchors: Tensor, positives: Tensor, hard: Tensor, redundancy_weight: float) -> Terms:
+def _surrogate(u: Tensor, v: Tensor, lam: float) -> Tensor:
+    batch = u.size(0)
+    weight = 2 * (v.detach() @ v.detach().T) / batch**2  # (B, B)
+    negatives = (weight * (u @ u.detach().T)).sum(dim=1)
+    positives = -(u * _pull(u.detach(), v.detach(), lam)).sum(dim=1)
+    return (positives + lam * negatives).sum()
+
+
+def barlow_twins_terms(anchors: Tensor, positives: Tensor, hard: Tensor, lam: float) -> Terms:
     batch = anchors.size(0)
     others = ~torch.eye(batch, dtype=torch.bool, device=anchors.device)
-    a = (positives @ positives.T).masked_fill(~others, 0.0) * 2 * redundancy_weight / batch**2
-    return Terms(anchors, others, a, positives, anchors.new_full((batch,), 2 / batch))
+    a = (positives @ positives.T).masked_fill(~others, 0.0) * 2 * lam / batch**2
+    pull = _pull(anchors, positives, lam)  # (B, D)
+    b = pull.norm(dim=1)
+    return Terms(anchors, others, a, pull / b.clamp_min(1e-12)[:, None], b)

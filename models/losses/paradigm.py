@@ -11,9 +11,13 @@ with h'_i its positive, n_j its negatives, GD the *gradient dissipation*, W the 
 R the *ratio* of the positive pull. Each objective states its own anchor gradient as `Terms`
 (g_i = Σ_j a_ij n_j − b_i p_i), from which GD_i = Σ_j |a_ij|, W_ij = a_ij / GD_i and R_i = b_i / GD_i.
 
-`Components` replace any of the three, on any objective:
-  - `margin` m (GD): rows with s(h_i, h'_i) − max_j s(h_i, c_j) ≥ m get no gradient, c_j the candidates of the
-    other view other than h'_i (in-batch positives and hard negatives);
+`Components` replace any of the three, on any objective, as in the authors' code (isotropy/models.py:
+`sg` for the contrastive objectives, the `w_gd`/`w_w`/`w_r` flags of the non-contrastive ones):
+  - `margin` m (GD). Contrastive objectives: GD becomes the binary mask alone, 1[s(h_i, h'_i) − max_j s(h_i, c_j)
+    < m] with c_j the candidates of the other view other than h'_i, scaled by 1/(B · #active rows) (their `sg`
+    loss's `(weight * target)[mask].mean()`), so a row whose own GD was small gets the same push as any other.
+    Non-contrastive objectives: rows with 1 − max_{j≠i} s(h_i, h_j) ≥ m, measured within the anchor's own view,
+    are switched off (their `w_gd` detaches those rows) and the others keep their own GD;
   - `weight_temperature` t or `weight_power` p (W): W_ij ∝ exp(s(h_i, n_j) / t), or max(s(h_i, n_j), 1e-4)^p,
     over the objective's own negatives;
   - `ratio` R: the pull of the positive.
@@ -23,9 +27,8 @@ With any component set, the gradient is that of the surrogate
 
 taken once with each view as the anchors (the other view detached), as in the authors' code; the value returned
 stays the objective's own, so `train/loss` remains comparable. The components not set keep the objective's own.
-Two choices differ from the authors' code and are kept simple on purpose: the margin is measured across views for
-every objective (their non-contrastive variants measure it within a view), and a new weight keeps the
-objective's own GD_i (their variants also rescale GD_i by the row's share of the new weights' mass).
+One simplification remains: with a new weight, a non-contrastive objective keeps its own GD_i (the authors'
+modified variants also rescale GD_i by the row's share of the new weights' mass).
 """
 
 from __future__ import annotations
@@ -105,6 +108,15 @@ def keeps_gradient(anchors: Tensor, positives: Tensor, hard: Tensor, margin: flo
     return sim[own, own] - hardest < margin
 
 
+def keeps_gradient_within(anchors: Tensor, margin: float) -> Tensor:
+    """(B,) True for rows whose margin within their own view, 1 − max_{j≠i} s(h_i, h_j), is below `margin`
+    (the authors' `w_gd` mask of the non-contrastive objectives; anchors unit (B, D))."""
+    sim = anchors @ anchors.T  # (B, B)
+    own = torch.arange(anchors.size(0), device=anchors.device)
+    hardest = sim.index_put((own, own), sim.new_tensor(float("-inf"))).max(dim=1).values
+    return 1 - hardest < margin
+
+
 def views(embeddings: list[Tensor]) -> list[tuple[Tensor, Tensor, Tensor]]:
     """(anchors, positives, hard negatives) of each direction: column 0 against column 1 with the hard negatives
     of columns 2.., then column 1 against column 0 alone."""
@@ -113,8 +125,10 @@ def views(embeddings: list[Tensor]) -> list[tuple[Tensor, Tensor, Tensor]]:
     return [(first, second, hard), (second, first, first[:0])]
 
 
-def surrogate(anchors: Tensor, positives: Tensor, hard: Tensor, terms_fn: TermsFn, components: Components) -> Tensor:
-    """Σ_i GD_i [Σ_j W_ij ⟨h_i, n_j⟩ − R_i ⟨h_i, p_i⟩] for one direction; only `anchors` receive gradient."""
+def surrogate(anchors: Tensor, positives: Tensor, hard: Tensor, terms_fn: TermsFn, components: Components,
+              contrastive: bool = True) -> Tensor:
+    """Σ_i GD_i [Σ_j W_ij ⟨h_i, n_j⟩ − R_i ⟨h_i, p_i⟩] for one direction; only `anchors` receive gradient.
+    `contrastive` chooses the margin's form (see the module's docstring)."""
     h = F.normalize(anchors, dim=-1)  # (B, D)
     p, k = F.normalize(positives.detach(), dim=-1), F.normalize(hard.detach(), dim=-1)
     terms = terms_fn(h.detach(), p, k)
@@ -124,17 +138,22 @@ def surrogate(anchors: Tensor, positives: Tensor, hard: Tensor, terms_fn: TermsF
         weights = negative_weights(sim.detach(), terms.mask, components)
     if components.ratio is not None:
         ratio = torch.full_like(ratio, components.ratio)
-    if components.margin is not None:
-        gd = gd * keeps_gradient(h.detach(), p, k, components.margin)
+    if components.margin is not None and contrastive:
+        keep = keeps_gradient(h.detach(), p, k, components.margin).to(gd.dtype)  # (B,)
+        gd = keep / (h.size(0) * keep.sum().clamp_min(1))
+    elif components.margin is not None:
+        gd = gd * keeps_gradient_within(h.detach(), components.margin)
     pull = (weights * sim).sum(dim=1) - ratio * (h * terms.positives).sum(dim=1)  # (B,)
     return (gd * pull).sum()
 
 
-def with_components(value: Tensor, embeddings: list[Tensor], terms_fn: TermsFn, components: Components) -> Tensor:
-    """`value` itself without components; otherwise `value` whose gradient is the surrogate's (both views)."""
+def with_components(value: Tensor, embeddings: list[Tensor], terms_fn: TermsFn, components: Components,
+                    contrastive: bool = True) -> Tensor:
+    """`value` itself without components; otherwise `value` whose gradient is the surrogate's (both views).
+    `contrastive`: False for the non-contrastive objectives (their margin is measured within one view)."""
     if not components.active:
         return value
-    total = sum(surrogate(a, p, k, terms_fn, components) for a, p, k in views(embeddings))
+    total = sum(surrogate(a, p, k, terms_fn, components, contrastive) for a, p, k in views(embeddings))
     return value.detach() + total - total.detach()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel, Field
 
+from embedlab.atomic import check_output_dir
 from embedlab.config import load_settings
 from embedlab.tasks.tracking import log_training, tracked_training
 from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
@@ -44,6 +45,7 @@ def train(request: TrainRequest) -> dict[str, Any]:
              for t in tasks]
     name = run_name(request, params.sampling)
     out_dir = settings.path(params.output) / name
+    check_output_dir(out_dir / "model")  # a folder that is not ours is refused now, not after the training
     tracking = settings.params.tracking
     alone = {} if request.joint else params.tasks[request.task].model_dump(include={"batch_size", "max_steps", "lr"},
                                                                            exclude_none=True)

@@ -53,7 +53,7 @@ class EmbeddingModule(L.LightningModule):
         lr, warmup_ratio, weight_decay: AdamW with linear warm-up then linear decay to 0 at max_steps.
         pooling, normalize, max_seq_length: see `build_encoder`.
 
-    Logs `train/loss`, `train/loss_<task>` and the realised task mix `train/mix_<task>` (share of steps).
+    Logs `train/loss`, `train/loss/<task>` and the realised task mix `train/mix/<task>` (share of steps).
     """
 
     def __init__(self, base: str, task_losses: dict[str, tuple[str, float]], lr: float = 2e-5,
@@ -80,8 +80,8 @@ class EmbeddingModule(L.LightningModule):
         self.task_steps[task] += 1
         total = sum(self.task_steps.values())
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        self.log(f"train/loss_{task}", loss, batch_size=size)
-        self.log_dict({f"train/mix_{name}": count / total for name, count in self.task_steps.items()},
+        self.log(f"train/loss/{task}", loss, batch_size=size)
+        self.log_dict({f"train/mix/{name}": count / total for name, count in self.task_steps.items()},
                       batch_size=size)
         return loss
 

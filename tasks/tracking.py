@@ -25,8 +25,9 @@ _METRIC_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
 
 
 def metric_name(*parts: str) -> str:
-    """An MLflow-legal metric name: `@` and other characters MLflow refuses become `_`."""
-    return _METRIC_NAME.sub("_", ".".join(parts).replace("@", "_at_"))
+    """A metric name in the one scheme of every pipeline, `<split or task>/<metric>` (`SciFact/ndcg_at_10`,
+    `train/loss`), MLflow-legal: `@` and other characters MLflow refuses become `_`."""
+    return _METRIC_NAME.sub("_", "/".join(parts).replace("@", "_at_"))
 
 
 def server_problem(tracking_uri: str, timeout_s: float) -> str | None:
@@ -87,7 +88,9 @@ def tracked_run(tracking_uri: str, experiment: str, run_name: str, project_dir: 
 def log_evaluation(tracking_uri: str, experiment: str, project_dir: Path, model: str, fingerprint: str,
                    scores: list[Any], outputs: dict[str, Path]) -> str:
     """Record one evaluation: params (model, tasks, data hashes), metrics per task, the output files. Returns the run id."""
-    with tracked_run(tracking_uri, experiment, f"evaluate {Path(model).name}", project_dir) as run:
+    names = [s.name for s in scores]
+    shown_tasks = ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
+    with tracked_run(tracking_uri, experiment, f"evaluate {Path(model).name} · {shown_tasks}", project_dir) as run:
         params = {"model": model, "model_fingerprint": fingerprint, "tasks": ",".join(s.name for s in scores)}
         for s in scores:
             params.update({f"data.{s.name}.{role}": digest for role, digest in s.file_hashes.items()})
@@ -215,7 +218,7 @@ def log_training(tracking_uri: str, run_id: str, summary: dict[str, Any], output
             metrics["train/steps_run"] = summary["steps_run"]
         if summary.get("samples_per_second"):
             metrics["train/samples_per_second"] = summary["samples_per_second"]
-        metrics.update({metric_name("train/task_mix", name): share for name, share in summary["task_mix"].items()})
+        metrics.update({metric_name("train/mix", name): share for name, share in summary["task_mix"].items()})
         mlflow.log_metrics(metrics)
         for path in outputs:
             mlflow.log_artifact(str(path))
@@ -304,7 +307,7 @@ def log_comparison(tracking_uri: str, experiment: str, project_dir: Path, rows: 
                 mlflow.log_params({"variant": row["name"], "kind": row["kind"], "model": row["model"][:6000],
                                    **{f"detail.{k}": str(v)[:6000] for k, v in row["details"].items()}})
                 metrics = {metric_name(task, "main_score"): score for task, score in row["scores"].items()}
-                metrics["average"] = row["average"]
+                metrics["suite/average"] = row["average"]
                 metrics["eval/seconds"] = row["eval_seconds"]
                 if row["samples"] is not None:
                     metrics["compute/samples"] = row["samples"]

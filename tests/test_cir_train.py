@@ -118,7 +118,7 @@ def test_both_stages_flow_records_one_mlflow_run_and_the_comparison_table(projec
     run = runs[0]
     assert run.data.params["variant"] == "both" and run.data.params["stage2_steps"] == "5"
     assert {"stage1/loss", "stage2/loss", "eval/recall_at_1", "eval/recall_at_50", "train/bank_seconds",
-            "train/task_mix.stage2"} <= set(run.data.metrics)
+            "train/mix/stage2"} <= set(run.data.metrics)
     compare_cir(CompareCirRequest(params_file=str(REPO / "params.yaml"), overrides=request.overrides))
     table = (project / "out" / "table" / "report.md").read_text()
     assert "| both stages | 5 | 5 | 40 |" in table and "gallery of 12 images" in table

@@ -39,7 +39,7 @@ def test_flow_scores_every_task_type_and_records_an_mlflow_run(project, tiny_mod
     run = runs[0]
     assert run.data.params["model"] == str(tiny_model)
     assert run.data.params["data.TinyRetrieval.qrels"]  # data hashes
-    assert run.data.metrics["TinyRetrieval.ndcg_at_10"] == pytest.approx(results["TinyRetrieval"]["ndcg_at_10"])
+    assert run.data.metrics["TinyRetrieval/ndcg_at_10"] == pytest.approx(results["TinyRetrieval"]["ndcg_at_10"])
     assert not any("@" in name for name in run.data.metrics)
     assert run.data.tags["prefect_flow_run_id"] and run.data.tags["prefect_flow_name"] == "evaluate"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}

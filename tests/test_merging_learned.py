@@ -75,7 +75,7 @@ def test_merge_self_positioning_end_to_end(tiny_project, tiny_model):
     run = mlflow.search_runs(experiment_names=["embedlab"], output_format="list")[0]
     client = mlflow.MlflowClient()
     assert [m.step for m in client.get_metric_history(run.info.run_id, "search/loss")] == [1, 2, 3]
-    trajectory = client.get_metric_history(run.info.run_id, "search/lambda.sts.all")
+    trajectory = client.get_metric_history(run.info.run_id, "search/lambda/sts/all")
     assert [m.value for m in trajectory][-1] == pytest.approx(lambdas[0][0])
     assert run.data.metrics["search/samples"] == 12
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -159,7 +159,7 @@ def test_flow_records_one_mlflow_run_with_lightning_metrics(small, project):
     assert len(runs) == 1 and runs[0].info.run_name == "train sts"
     metrics = runs[0].data.metrics
     assert "train/loss" in metrics and metrics["train/steps"] == summary["steps"] == 5
-    assert metrics["train/task_mix.sts"] == 1.0 and runs[0].data.params["tasks"] == "sts"
+    assert metrics["train/mix/sts"] == 1.0 and runs[0].data.params["tasks"] == "sts"
     assert runs[0].data.params["lr"] == "2e-05"  # the task's own rate (params.yaml), as Lightning's hparams log it
 
 

@@ -22,7 +22,7 @@ class LoadedTask:
       sts / pair_classification: {"test": {"sentence1": [...], "sentence2": [...], "score"|"label": [...]}}
       classification / clustering: {split: {"text": [...], "label": [...]}}
       retrieval: {"corpus": {id: {"title", "text"}}, "queries": {id: text}, "qrels": {qid: {doc_id: int}}}
-    `file_hashes`: role -> first 12 hex digits of the file's sha256 (recorded with every run).
+    `file_hashes`: role -> the file's sha256 (recorded with every run).
     """
 
     spec: EvalTaskSpec
@@ -58,7 +58,7 @@ def load_task(spec: EvalTaskSpec, base_dir: Path) -> LoadedTask:
         data = {role: _load_columns(spec, role, paths[role], rows(role)) for role in spec.files}
     if spec.sample:
         data = sample_data(spec, data)
-    hashes = {role: file_sha256(path)[:12] for role, path in paths.items()}
+    hashes = {role: file_sha256(path) for role, path in paths.items()}
     return LoadedTask(spec=spec, data=data, file_hashes=hashes)
 
 

@@ -74,7 +74,7 @@ def test_flow_trains_measures_fdi_scores_sts_and_records_one_run(tiny_model, pro
     assert len(runs) == 1 and runs[0].info.run_name == "cse wiki-vicreg-m0.3-t0.05-r1.5"
     metrics = runs[0].data.metrics
     assert {"diag/align_train", "diag/uniform_eval", "diag/fdi_align", "cse/fdi_align", "cse/fdi_uniform",
-            "STSBenchmark.main_score", "train/steps"} <= set(metrics)
+            "STSBenchmark/main_score", "train/steps"} <= set(metrics)
     history = mlflow.tracking.MlflowClient().get_metric_history(runs[0].info.run_id, "diag/fdi_uniform")
     assert sorted(m.step for m in history) == [0, 2, 4]
     artifacts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(runs[0].info.run_id)}

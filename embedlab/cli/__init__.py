@@ -3,6 +3,8 @@
 One module per group of commands; importing them registers their commands on `app` (in this order in --help)."""
 
 from embedlab.cli import evaluation, training, merging, generation, cse, crossmodal, cir  # noqa: F401, I001
+from embedlab.cli import models  # noqa: F401, I001
+from embedlab.cli import llm  # noqa: F401, I001
 from embedlab.cli import tokens  # noqa: F401, I001
 from embedlab.cli import sql  # noqa: F401, I001
 from embedlab.cli import rag  # noqa: F401, I001

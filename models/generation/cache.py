@@ -43,7 +43,8 @@ class ResponseCache:
 
     def get(self, key: str) -> Completion | None:
         """The stored reply, or None where there is none or the entry is damaged (moved aside: it is redone)."""
-        return load_json(self._path(key), lambda fields: Completion(**fields))
+        return load_json(self._path(key), lambda fields: Completion(**{**fields,
+                                                                        "samples": tuple(fields.get("samples", ()))}))
 
     def put(self, key: str, completion: Completion) -> None:
         """Store the reply; in a cache that cannot be written (read-only) none is stored, with one warning."""

@@ -1,4 +1,5 @@
-"""Loading an in-process Hugging Face generation model, and a cheap content fingerprint for the cache key."""
+"""Loading an in-process Hugging Face model (a folder, a Hub id, a short name, or a GGUF file, which transformers
+dequantizes), and a cheap content fingerprint for the cache key."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,8 +17,16 @@ from embedlab.models.model_source import model_source
 
 
 def load_pretrained(loader: Callable[..., Any], spec: str, **kwargs: Any) -> Any:
-    """`loader.from_pretrained(spec)` (a local folder or a Hub id); one-line UserError where it cannot load."""
+    """`loader.from_pretrained(spec)` (a local folder, a Hub id or a short name); one-line UserError where it
+    cannot load. A `.gguf` file, or a folder holding one GGUF and no config.json, loads through `gguf_file=`
+    (needs the `gguf` package)."""
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        spec, kwargs = str(path.parent), {"gguf_file": path.name, **kwargs}
     source = model_source(spec)
+    ggufs = sorted(Path(source).glob("*.gguf")) if Path(source).is_dir() else []
+    if len(ggufs) == 1 and not (Path(source) / "config.json").is_file():
+        kwargs.setdefault("gguf_file", ggufs[0].name)
     try:
         return loader.from_pretrained(source, **kwargs)
     except OSError as exc:

@@ -3,20 +3,22 @@
 Retries are the SDK's: `max_retries` attempts after the first, with exponential backoff (it honours the
 server's Retry-After), on connection errors, timeouts, 408/409/429 and 5xx. `concurrency` requests are in
 flight at once (a thread pool over the thread-safe sync client). An image travels as a base64 data URL
-in the last user message, the form vision models behind vLLM and OpenAI accept.
+in the last user message, the form vision models behind vLLM and OpenAI accept. `n` samples are `n` requests
+seeded `seed + i` (servers such as llama.cpp's answer one choice per request).
 """
 
 from __future__ import annotations
 
 import base64
 import mimetypes
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import openai
 
-from embedlab.models.generation.backend import BackendError, Completion, Prompt
+from embedlab.models.generation.backend import BackendError, BackendSpec, Completion, Prompt, Role, combine_samples
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -35,26 +37,36 @@ def chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
     return messages
 
 
-class OpenAIChat:
-    """Chat completions from `model` at `base_url` (None: $OPENAI_BASE_URL, else api.openai.com)."""
+def build(spec: BackendSpec, role: Role) -> OpenAIChat:
+    """The `openai` back-end of `spec` (text and captions alike: the server's model reads the image)."""
+    key = os.environ.get(spec.api_key_env) or "EMPTY"  # local servers (llm serve, vLLM, Ollama) need no key
+    return OpenAIChat(spec, key)
 
-    def __init__(self, model: str, api_key: str, base_url: str | None, *, temperature: float, max_tokens: int,
-                 seed: int, timeout_s: float, max_retries: int, concurrency: int) -> None:
-        self.client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
-        self.model, self.temperature, self.max_tokens, self.seed = model, temperature, max_tokens, seed
-        self.max_retries, self.concurrency = max_retries, concurrency
+
+class OpenAIChat:
+    """Chat completions from `spec.model` at `spec.base_url` (None: $OPENAI_BASE_URL, else api.openai.com)."""
+
+    def __init__(self, spec: BackendSpec, api_key: str) -> None:
+        self.client = openai.OpenAI(api_key=api_key, base_url=spec.base_url, timeout=spec.timeout_s,
+                                    max_retries=spec.max_retries)
+        self.model, self.decoding = spec.model, spec.decoding()
+        self.max_retries, self.concurrency = spec.max_retries, spec.concurrency
         self.where = str(self.client.base_url).rstrip("/")
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": "openai", "base_url": self.where, "model": self.model, "temperature": self.temperature,
-                "max_tokens": self.max_tokens, "seed": self.seed}
+        return {"kind": "openai", "base_url": self.where, "model": self.model, **self.decoding}
 
     def _call(self, prompt: Prompt) -> Completion:
+        """The prompt's `n` samples, one request each."""
+        return combine_samples([self._request(prompt, self.decoding["seed"] + i) for i in range(self.decoding["n"])])
+
+    def _request(self, prompt: Prompt, seed: int) -> Completion:
         after = f"after {self.max_retries} retries"
+        d = self.decoding
         try:
             response = self.client.chat.completions.create(
-                model=self.model, messages=chat_messages(prompt), temperature=self.temperature,
-                max_tokens=self.max_tokens, seed=self.seed)
+                model=self.model, messages=chat_messages(prompt), temperature=d["temperature"], top_p=d["top_p"],
+                max_tokens=d["max_tokens"], seed=seed, **({"stop": d["stop"]} if d["stop"] else {}))
         except openai.APIStatusError as exc:
             raise BackendError(f"openai back-end {self.where}: HTTP {exc.status_code} {after}: "
                                f"{_short(exc.message)}") from None

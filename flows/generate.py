@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from embedlab.config import Settings, load_settings
 from embedlab.tasks.generation import complete_all, open_backend, summary_path, write_dataset
 from embedlab.tasks.sentences import check_replies, read_prompt_file, read_source_sentences, sentence_prompt
-from embedlab.tasks.tracking import log_generation
+from embedlab.tasks.tracking import generation_metrics, log_run
 from embedlab.tasks.triplets import (MLLM, caption_prompts, draw_triplets, encode_images, list_images,
                                      read_captions, usable_captions)
 
@@ -38,9 +38,9 @@ def _finish(settings: Settings, name: str, out: Path, rows: list[dict], summary:
             params: dict[str, Any], track: bool) -> dict[str, Any]:
     summary = write_dataset(out, rows, summary)
     if track:
-        log_generation(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir,
-                       f"generate {name}", {**params, "output": str(out), "output_sha256": summary["sha256"]},
-                       summary, [summary_path(out)])
+        log_run(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir, f"generate {name}",
+                {**params, "output": str(out), "output_sha256": summary["sha256"]}, generation_metrics(summary),
+                [summary_path(out)])
     return summary
 
 
@@ -83,7 +83,8 @@ def generate_triplets(request: GenerateRequest = GenerateRequest()) -> dict[str,
                            "mllm.identity": backend.identity()})
     else:
         captions, usage = read_captions(settings.data_root / params.captions, images, params.caption_index), None
-    features = encode_images(images, params.encoder, params.batch_size, params.device)
+    features = (encode_images(images, params.encoder, params.batch_size, params.device) if params.rank_window
+                else None)  # random pairs need no image similarity
     rows = draw_triplets([p.name for p in images], captions, features, params.rank_window, params.pairs_per_image,
                          params.templates, params.seed)
     summary = {"images": len(images), "rejected": {"caption": captions.count(None)},

@@ -240,19 +240,12 @@ def log_merge(tracking_uri: str, experiment: str, project_dir: Path, summary: di
         return run.info.run_id
 
 
-@task(cache_policy=NO_CACHE)
-def log_generation(tracking_uri: str, experiment: str, project_dir: Path, run_name: str, params: dict[str, Any],
-                   summary: dict[str, Any], outputs: list[Path]) -> str:
-    """Record one data generation: its params, the summary's numbers as metrics (`generate/calls`,
-    `generate/prompt_tokens`, `generate/rejected/<reason>` …) and output files. Returns the run id."""
+def generation_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """A data generation's summary as metrics: `generate/calls`, `generate/prompt_tokens`,
+    `generate/rejected/<reason>` …"""
     metrics = {f"generate/{key}": value for key, value in summary.items() if isinstance(value, int | float)}
     metrics.update({f"generate/rejected/{reason}": n for reason, n in summary.get("rejected", {}).items()})
-    with tracked_run(tracking_uri, experiment, run_name, project_dir) as run:
-        mlflow.log_params({key: str(value)[:6000] for key, value in params.items()})
-        mlflow.log_metrics({metric_name(key): float(value) for key, value in metrics.items()})
-        for path in outputs:
-            mlflow.log_artifact(str(path))
-        return run.info.run_id
+    return metrics
 
 
 @task(cache_policy=NO_CACHE)

@@ -16,7 +16,7 @@ from conftest import REPO
 from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.flows.cir import CirRequest, train_cir
-from embedlab.flows.cir_table import CompareCirRequest, compare_cir
+from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 from embedlab.image_text.triplets import gallery_images, split_by_reference
 from embedlab.models.cir.model import ComposedQueryModel
 from embedlab.tasks.cir import encode_modifications, train_cir_stage
@@ -119,7 +119,7 @@ def test_both_stages_flow_records_one_mlflow_run_and_the_comparison_table(projec
     assert run.data.params["variant"] == "both" and run.data.params["stage2_steps"] == "5"
     assert {"stage1/loss", "stage2/loss", "eval/recall_at_1", "eval/recall_at_50", "train/bank_seconds",
             "train/mix/stage2"} <= set(run.data.metrics)
-    compare_cir(CompareCirRequest(params_file=str(REPO / "params.yaml"), overrides=request.overrides))
+    compare_runs(RunsTableRequest(pipeline="cir", params_file=str(REPO / "params.yaml"), overrides=request.overrides))
     table = (project / "out" / "table" / "report.md").read_text()
     assert "| both stages | 5 | 5 | 40 |" in table and "gallery of 12 images" in table
 

@@ -68,10 +68,10 @@ def compare_cir(
         settings = load_settings(params, overrides or [])
         read_variants(settings.path(settings.params.train_cir.output))
 
-    from embedlab.flows.cir_table import CompareCirRequest
-    from embedlab.flows.cir_table import compare_cir as compare_flow
+    from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 
     with running_flow():
-        result = compare_flow(CompareCirRequest(params_file=params_file(params), overrides=overrides or []))
+        result = compare_runs(RunsTableRequest(pipeline="cir", params_file=params_file(params),
+                                               overrides=overrides or []))
     typer.echo(result["table"])
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

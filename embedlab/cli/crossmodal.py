@@ -99,11 +99,11 @@ def compare_crossmodal(
         settings = load_settings(params, overrides or [])
         read_runs(settings.path(settings.params.train_crossmodal.output))
 
-    from embedlab.flows.crossmodal_table import CompareCrossModalRequest
-    from embedlab.flows.crossmodal_table import compare_crossmodal as compare_flow
+    from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 
     with running_flow():
-        result = compare_flow(CompareCrossModalRequest(params_file=params_file(params), overrides=overrides or []))
+        result = compare_runs(RunsTableRequest(pipeline="crossmodal", params_file=params_file(params),
+                                               overrides=overrides or []))
     typer.echo(result["table"])
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
 

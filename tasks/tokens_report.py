@@ -101,7 +101,7 @@ def spectrum_report(backbone: str, embedder: str, data: str, result: dict[str, A
             f"|v_1| = {abs(shift[0]):.4f}; largest |v_j| at j = {result['largest_component']}; "
             f"|v_1| / max_(j>1) |v_j| = {result['v1_over_next']:.2f}; |v_1| / Σ|v_j| = {result['first_share']:.3f}. "
             f"λ = {result['lambda']:.4f}.\n\n"
-            f"| |v_j|, j = 1.. | " + ", ".join(f"{abs(v):.4f}" for v in shift) + " |\n|---|---|\n\n"
+            f"|v_j| for j = 1..{len(shift)}: " + ", ".join(f"{abs(v):.4f}" for v in shift) + "\n\n"
             f"Alignment decoded through the backbone's head:\n\n| embeddings | {metric_names} |\n|---|"
             + "---:|" * len(next(iter(result["alignment"].values()))) + f"\n{rows}\n\n## Decoded\n\n" + "\n".join(examples))
 

@@ -19,7 +19,7 @@ from embedlab.models.rag.answer import Chat, generate_answer
 from embedlab.models.rag.chunking import SentenceSplitter
 from embedlab.models.rag.compress import bm25_extract
 from embedlab.models.rag.corpus import chunk_documents, read_documents
-from embedlab.models.rag.early_exit import EXIT_RULES
+from embedlab.models.rag.exit_rules import EXIT_RULES
 from embedlab.models.rag.rerankers import load_reranker
 from embedlab.models.rag.routes import RagIndex, RouteSettings, reranker_text
 from embedlab.models.rag.tokenizers import build_tokenizer

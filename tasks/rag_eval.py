@@ -18,7 +18,7 @@ from embedlab.atomic import atomic_dir
 from embedlab.eval_tasks.loading import load_task
 from embedlab.eval_tasks.spec import EvalTaskSpec, FileSpec
 from embedlab.models.model_source import model_source
-from embedlab.models.rag.early_exit import EXIT_RULES
+from embedlab.models.rag.exit_rules import EXIT_RULES
 from embedlab.models.rag.layerwise import LayerwiseCrossEncoder
 from embedlab.models.rag.routes import RagIndex, reranker_text
 from embedlab.models.rag.train_reranker import Group, train

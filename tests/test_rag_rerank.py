@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from embedlab.errors import UserError
-from embedlab.models.rag.early_exit import EXIT_RULES, EntropyRule, MaxRule, rerank
+from embedlab.models.rag.early_exit import rerank
+from embedlab.models.rag.exit_rules import EXIT_RULES, EntropyRule, MaxRule
 from embedlab.models.rag.layerwise import LayerwiseCrossEncoder
 from embedlab.models.rag.train_reranker import Group, group_loss, train
 

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from embedlab.config.section import ProfiledSection, Section
 from embedlab.models.generation.backend import BackendSpec
-from embedlab.models.rag.early_exit import EXIT_RULES
+from embedlab.models.rag.exit_rules import EXIT_RULES
 from embedlab.models.rag.fusion import FUSIONS
 from embedlab.models.rag.tokenizers import TOKENIZERS
 from embedlab.registry import name_check

@@ -7,52 +7,20 @@ check layer; otherwise the first batch continues to the final `layer` (its hidde
 recomputed) and so do the later batches. The decision is made again for every query (the paper's description;
 the released code keeps the first exit for all later queries, which is not copied).
 
-Rules (`EXIT_RULES`): `max` exits when max(p) >= θ (θ = 0.4 in the paper's code); `entropy` computes the
+Rules (`exit_rules.EXIT_RULES`): `max` exits when max(p) >= θ (θ = 0.4 in the paper's code); `entropy` computes the
 normalised entropy H(p) / log N and exits when it is `below` θ (confident) or, as EasyRAG's code does, `above` it
 (`exit_when`; the code's direction looks inverted, hence the parameter).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from embedlab.models.rag.layerwise import LayerwiseCrossEncoder
-from embedlab.registry import Registry
-
-
-class MaxRule(BaseModel):
-    """Exit when the largest softmax probability of the check layer's first-batch scores is >= theta."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    theta: float = Field(0.4, ge=0)
-
-    def exits(self, logits: torch.Tensor) -> bool:
-        return float(torch.softmax(logits.float(), 0).max()) >= self.theta
-
-
-class EntropyRule(BaseModel):
-    """Exit when H(p) / log N of the check layer's first-batch softmax is below (or above) theta."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    theta: float = Field(0.4, ge=0)
-    exit_when: Literal["below", "above"] = "below"
-
-    def exits(self, logits: torch.Tensor) -> bool:
-        if len(logits) < 2:
-            return True
-        p = torch.softmax(logits.double(), 0)
-        h = float(-(p * torch.log(p.clamp_min(1e-300))).sum()) / math.log(len(p))
-        return h < self.theta if self.exit_when == "below" else h >= self.theta
-
-
-EXIT_RULES: Registry[type[BaseModel]] = Registry("early-exit rule", {"max": MaxRule, "entropy": EntropyRule},
-                                                 params=lambda entry: entry)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """An image–text dual encoder: an image tower and a text tower projecting into one D-dimensional space.
 
-Embeddings are L2-normalised, so a dot product is a cosine similarity and faiss `IndexFlatIP` searches them
-exactly. The model saves to an inspectable folder: `dual_encoder.json`, `image/` and `text/` (see
+Embeddings are L2-normalised (unless asked for raw, as composed image retrieval's combiner is), so a dot product
+is a cosine similarity and faiss `IndexFlatIP` searches them exactly. The model saves to an inspectable folder: `dual_encoder.json`, `image/` and `text/` (see
 `embedlab.models.towers`). References: CLIP (Radford et al. 2021, arXiv 2103.00020); the towers are trained by
 the objectives of `embedlab.models.objectives` (papers 4 and 7) and reused by composed image retrieval (paper 6).
 """
@@ -44,27 +44,31 @@ class DualEncoder(nn.Module):
     def dim(self) -> int:
         return self.image.dim
 
-    def encode_images(self, pixel_values: Tensor) -> Tensor:
-        """(B, 3, H, W) -> (B, D), L2-normalised."""
-        return F.normalize(self.image(pixel_values), dim=-1)
+    def encode_images(self, pixel_values: Tensor, normalize: bool = True) -> Tensor:
+        """(B, 3, H, W) -> (B, D), L2-normalised; with `normalize=False` the tower's raw projection (composed image
+        retrieval combines raw features, `embedlab.models.cir.model`)."""
+        features = self.image(pixel_values)
+        return F.normalize(features, dim=-1) if normalize else features
 
-    def encode_texts(self, tokens: dict[str, Any]) -> Tensor:
-        """Tokens of B texts -> (B, D), L2-normalised."""
-        return F.normalize(self.text(tokens), dim=-1)
+    def encode_texts(self, tokens: dict[str, Any], normalize: bool = True) -> Tensor:
+        """Tokens of B texts -> (B, D), L2-normalised; with `normalize=False` the tower's raw projection."""
+        features = self.text(tokens)
+        return F.normalize(features, dim=-1) if normalize else features
 
     @torch.no_grad()
-    def embed_images(self, paths: Sequence[Path], batch_size: int = 64) -> Tensor:
-        """(N, D) normalised embeddings of the image files, on the CPU; DataError for an unreadable file."""
+    def embed_images(self, paths: Sequence[Path], batch_size: int = 64, normalize: bool = True) -> Tensor:
+        """(N, D) embeddings of the image files (normalised unless `normalize=False`), on the CPU; DataError for an
+        unreadable file."""
         device = next(self.parameters()).device
-        chunks = [self.encode_images(self.image.preprocess([read_rgb(p) for p in paths[i:i + batch_size]]).to(device))
-                  for i in range(0, len(paths), batch_size)]
+        chunks = [self.encode_images(self.image.preprocess([read_rgb(p) for p in paths[i:i + batch_size]]).to(device),
+                                     normalize) for i in range(0, len(paths), batch_size)]
         return torch.cat(chunks).float().cpu()
 
     @torch.no_grad()
-    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
-        """(N, D) normalised embeddings of the texts, on the CPU."""
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> Tensor:
+        """(N, D) embeddings of the texts (normalised unless `normalize=False`), on the CPU."""
         device = next(self.parameters()).device
-        chunks = [self.encode_texts(move_tokens(self.text.tokenize(texts[i:i + batch_size]), device))
+        chunks = [self.encode_texts(move_tokens(self.text.tokenize(texts[i:i + batch_size]), device), normalize)
                   for i in range(0, len(texts), batch_size)]
         return torch.cat(chunks).float().cpu()
 

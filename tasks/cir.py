@@ -13,6 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -35,22 +36,23 @@ VARIANT_LABELS = {"1": "stage 1 only", "2": "stage 2 only", "both": "both stages
 @task(cache_policy=NO_CACHE)
 def encode_modifications(params: TrainCirParams, triplets: list[Triplet],
                          cache_dir: Path) -> dict[str, torch.Tensor] | None:
-    """With `freeze_text`, the locked text backbone's feature of every modification text (cached, see
-    `locked_text_features`); None when the text tower trains."""
+    """With `freeze_text`, the locked text backbone's feature of every modification text of every triplet (all
+    of a pair's templates; cached, see `locked_text_features`); None when the text tower trains."""
     if not params.freeze_text:
         return None
-    texts = sorted({triplet.modification for triplet in triplets})
+    texts = sorted({text for triplet in triplets for text in triplet.modifications})
     return locked_text_features(params.text_tower, params.max_seq_length, texts, cache_dir)
 
 
 def static_bank(model: ComposedQueryModel, images: list[Path], cache_dir: Path, batch_size: int,
                 device: str = "auto") -> tuple[torch.Tensor, dict[str, Any]]:
-    """Stage 2's bank: (N, D) L2-normalised features of `images` by the model's image tower, cached under
-    cache_dir/cir_bank/ keyed by the tower's weights (`tower_fingerprint`) and the image paths, so it is
-    rebuilt only when the image tower changes (or the stored bank is damaged: see `load_or_compute`).
-    Returns the bank and {key, images, seconds, cached}."""
+    """Stage 2's bank: (N, D) raw (unnormalised) features of `images` by the model's image tower (`CirModule.
+    set_bank` derives the normalised candidates), cached under cache_dir/cir_bank/ keyed by the tower's weights
+    (`tower_fingerprint`) and the image paths, so it is rebuilt only when the image tower changes (or the stored
+    bank is damaged: see `load_or_compute`). Returns the bank and {key, images, seconds, cached}."""
     start = time.perf_counter()
-    key = hashlib.sha256(json.dumps([tower_fingerprint(model.towers.image), [str(p) for p in images]]).encode())
+    key = hashlib.sha256(json.dumps(["raw", tower_fingerprint(model.towers.image),
+                                     [str(p) for p in images]]).encode())
     path = cache_dir / "cir_bank" / f"{key.hexdigest()[:16]}.entry"
     computed = False
 
@@ -59,7 +61,7 @@ def static_bank(model: ComposedQueryModel, images: list[Path], cache_dir: Path, 
         computed = True
         towers = model.towers.to(resolve_device(device))
         try:
-            return towers.embed_images(images, batch_size)
+            return towers.embed_images(images, batch_size, normalize=False)
         finally:
             towers.to("cpu")
 
@@ -87,10 +89,10 @@ def train_cir_stage(triplets: list[Triplet], params: TrainCirParams, stage: int,
                        params.combiner, stage, temperature, lr=params.lr, image_lr=params.image_lr,
                        text_lr=params.text_lr, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
                        freeze_text=params.freeze_text, exclude_reference=params.exclude_reference,
-                       init=str(init) if init else None)
+                       init=str(init) if init else None, combiner_inputs=params.combiner_inputs)
     images = gallery_images(triplets)
     rows = {path: row for row, path in enumerate(images)}
-    indexed = [IndexedTriplet(rows[t.reference], t.modification, rows[t.target]) for t in triplets]
+    indexed = [IndexedTriplet(rows[t.reference], t.modifications, rows[t.target]) for t in triplets]
     bank = None
     if stage == 2:
         device = "cpu" if params.accelerator == "cpu" else "auto"
@@ -138,15 +140,17 @@ def variant_metrics(summary: dict[str, Any], scores: dict[str, float], data: dic
 def score_cir_model(model_dir: Path, triplets: list[Triplet], gallery: list[Path], batch_size: int = 64,
                     device: str = "auto") -> dict[str, float]:
     """Recall@1/5/10/50 and the median rank of each triplet's target among `gallery`, its reference excluded,
-    plus `seconds` spent. Every image and text goes through the saved model."""
+    plus `seconds` spent. Every image and text goes through the saved model: queries combine the references' raw
+    image features with each triplet's first modification text, the gallery is normalised (as the authors'
+    validate.py `generate_*_val_predictions` and `compute_*_val_metrics`, BUAADreamer/SPN4CIR clip4cir)."""
     start = time.perf_counter()
     model = ComposedQueryModel.load(model_dir).to(resolve_device(device))
     rows = {path: row for row, path in enumerate(gallery)}
-    images = model.towers.embed_images(gallery, batch_size)  # (N, D)
+    raw = model.towers.embed_images(gallery, batch_size, normalize=False)  # (N, D)
     references = torch.tensor([rows[t.reference] for t in triplets])
     targets = torch.tensor([rows[t.target] for t in triplets])
-    queries = model.embed_queries(images[references], [t.modification for t in triplets], batch_size)
-    ranks = target_ranks(queries, images, targets, references)
+    queries = model.embed_queries(raw[references], [t.modification for t in triplets], batch_size)
+    ranks = target_ranks(queries, F.normalize(raw, dim=-1), targets, references)
     return {**recall_at_k(ranks, K_VALUES), "median_rank": float(statistics.median(ranks.tolist())),
             "seconds": round(time.perf_counter() - start, 3)}
 

@@ -1,11 +1,14 @@
-"""MLLM triplets (SPN4CIR, paper 6): captions, image–image similarity, pairs from a rank window, templates.
+"""MLLM triplets (SPN4CIR, paper 6): captions, pairs (random, or from a similarity-rank window), templates.
 
 Every image is captioned (the dataset's own captions, or an MLLM); each image is then the reference of
-`pairs_per_image` triplets whose target is one of its neighbours of similarity rank low..high, drawn at random
-(seeded), and the modification text fills one of the templates ("{c2} instead of {c1}", "Unlike {c1}, I want
-{c2}", "{c2}") with the reference's caption c1 and the target's caption c2. Output rows:
-{"reference", "modification", "target", "reference_caption", "target_caption", "rank", "similarity"}, images
-named by their path relative to the image folder.
+`pairs_per_image` triplets. Targets are drawn at random (seeded) among the other captioned images — the authors'
+default (BUAADreamer/SPN4CIR, zscir/get_cir_data.py `get_diff_id` with `--i2i_rank -1`) — or, with a rank window,
+among the reference's neighbours of image–image similarity rank low..high (their `--i2i_rank`/`--i2i_rank_max`).
+Each pair carries the modification text of every template ("{c2} instead of {c1}", "Unlike {c1}, I want {c2}",
+"{c2}") filled with the reference's caption c1 and the target's caption c2, in template order, as their
+`get_captions` attaches the whole list; training draws one per sample (`embedlab.models.cir.data`). Output rows:
+{"reference", "modifications", "target", "reference_caption", "target_caption"} plus, with a rank window, "rank"
+and "similarity"; images named by their path relative to the image folder.
 """
 
 from __future__ import annotations
@@ -93,30 +96,66 @@ def encode_images(images: list[Path], encoder: str, batch_size: int, device: str
     return image_features(images, encoder, batch_size, device)
 
 
-@task(cache_policy=NO_CACHE)
-def draw_triplets(names: list[str], captions: list[str | None], features: torch.Tensor, window: tuple[int, int],
-                  pairs_per_image: int, templates: list[str], seed: int) -> list[dict[str, Any]]:
-    """Triplets for every captioned reference: targets drawn without replacement from its captioned neighbours
-    of rank window[0]..window[1] among the captioned images (1 = most similar), a template drawn per triplet.
+def random_pairs(count: int, pairs_per_image: int, excluded: list[list[int]],
+                 rng: random.Random) -> list[list[int]]:
+    """For each of `count` images i, `pairs_per_image` distinct targets drawn uniformly among the images j not in
+    excluded[i] (sorted; holds i itself), as `rng.sample(allowed, k)` would draw them — the authors' `get_diff_id`
+    samples `list(range(N))` without i the same way — but in O(k + |excluded[i]|): `sample` draws by position
+    only, so positions among range(count - |excluded[i]|) are mapped to the allowed images in order."""
+    targets = []
+    for i in range(count):
+        skip = excluded[i]
+        positions = rng.sample(range(count - len(skip)), min(pairs_per_image, count - len(skip)))
+        targets.append([_nth_allowed(position, skip) for position in positions])
+    return targets
 
-    `features` (N, D) are L2-normalised, in the order of `names` and `captions`. Pairs whose two captions are the
-    same text are skipped (the modification would say nothing). Deterministic for a given `seed`.
+
+def _nth_allowed(position: int, excluded: list[int]) -> int:
+    """The image at `position` of range(N) with the sorted `excluded` images taken out."""
+    for skipped in excluded:
+        if skipped > position:
+            break
+        position += 1
+    return position
+
+
+@task(cache_policy=NO_CACHE)
+def draw_triplets(names: list[str], captions: list[str | None], features: torch.Tensor | None,
+                  window: tuple[int, int] | None, pairs_per_image: int, templates: list[str],
+                  seed: int) -> list[dict[str, Any]]:
+    """Triplets for every captioned reference, each with the modification text of every template.
+
+    `window` None: targets drawn at random among the other captioned images (`random_pairs`); else drawn without
+    replacement from the reference's captioned neighbours of rank window[0]..window[1] among the captioned images
+    (1 = most similar) by `features` (N, D), L2-normalised, in the order of `names` and `captions`. Pairs whose two
+    captions are the same text are never drawn (the modification would say nothing). Deterministic for a given
+    `seed`.
     """
     keep = [i for i, caption in enumerate(captions) if caption is not None]
-    low, high = window
-    if len(keep) <= high:
-        raise UserError(f"rank_window ends at {high}, but only {len(keep)} images have a caption")
-    sims, found = nearest_neighbours(features[keep], high)  # (M, high) each, over the captioned images
-    neighbours = found.tolist()
+    cleaned = [clean_caption(captions[i]) for i in keep]
     rng = random.Random(seed)
+    pairs: list[tuple[int, int, dict[str, Any]]] = []  # (reference m, target m, extra fields), rows of `keep`
+    if window is None:
+        same: dict[str, list[int]] = {}
+        for m, text in enumerate(cleaned):
+            same.setdefault(text, []).append(m)
+        for m, targets in enumerate(random_pairs(len(keep), pairs_per_image, [same[t] for t in cleaned], rng)):
+            pairs += [(m, n, {}) for n in targets]
+    else:
+        low, high = window
+        if len(keep) <= high:
+            raise UserError(f"rank_window ends at {high}, but only {len(keep)} images have a caption")
+        sims, found = nearest_neighbours(features[keep], high)  # (M, high) each, over the captioned images
+        neighbours = found.tolist()
+        for m in range(len(keep)):
+            ranks = [r for r in range(low, high + 1) if cleaned[neighbours[m][r - 1]] != cleaned[m]]
+            for rank in sorted(rng.sample(ranks, min(pairs_per_image, len(ranks)))):
+                pairs.append((m, neighbours[m][rank - 1],
+                              {"rank": rank, "similarity": round(float(sims[m, rank - 1]), 6)}))
     rows = []
-    for m, i in enumerate(keep):
-        ranks = [r for r in range(low, high + 1)
-                 if clean_caption(captions[keep[neighbours[m][r - 1]]]) != clean_caption(captions[i])]
-        for rank in sorted(rng.sample(ranks, min(pairs_per_image, len(ranks)))):
-            j = keep[neighbours[m][rank - 1]]
-            rows.append({"reference": names[i], "modification": modification_text(rng.choice(templates),
-                                                                                   captions[i], captions[j]),
-                         "target": names[j], "reference_caption": captions[i], "target_caption": captions[j],
-                         "rank": rank, "similarity": round(float(sims[m, rank - 1]), 6)})
+    for m, n, extra in pairs:
+        i, j = keep[m], keep[n]
+        rows.append({"reference": names[i], "modifications": [modification_text(t, captions[i], captions[j])
+                                                               for t in templates],
+                     "target": names[j], "reference_caption": captions[i], "target_caption": captions[j], **extra})
     return rows

@@ -83,6 +83,25 @@ def test_generated_reader_and_the_missing_image_error_name_the_line_and_path(tmp
         read_generated_triplets(bad, tmp_path)
 
 
+def test_generated_reader_keeps_every_template_text_and_reads_older_one_text_files(tmp_path):
+    path = _write_triplets(tmp_path, [
+        {"reference": "a.jpg", "modifications": ["A dog instead of a cat", " Unlike a cat, I want a dog ", "A dog"],
+         "target": "b.jpg"},
+        {"reference": "b.jpg", "modification": "A car", "target": "c.jpg"}])  # a file of an earlier version
+    first, second = read_generated_triplets(path, tmp_path)
+    assert first == Triplet(f"{path}:1", tmp_path / "a.jpg", "A dog instead of a cat", tmp_path / "b.jpg",
+                            ("Unlike a cat, I want a dog", "A dog"))
+    assert first.modifications == ("A dog instead of a cat", "Unlike a cat, I want a dog", "A dog")
+    assert second.modifications == ("A car",) and second.modification == "A car"
+    for row, message in [({"modifications": []}, "'modifications' must be a non-empty list of non-empty strings"),
+                         ({"modifications": ["ok", " "]}, "'modifications' must be a non-empty list"),
+                         ({"modifications": "A dog"}, "'modifications' must be a non-empty list"),
+                         ({"modifications": ["A dog"], "modification": "A dog"}, "not both")]:
+        bad = _write_triplets(tmp_path, [{"reference": "a.jpg", "target": "b.jpg", **row}])
+        with pytest.raises(DataError, match=rf"triplets\.jsonl:1: .*{re.escape(message)}"):
+            read_generated_triplets(bad, tmp_path)
+
+
 def test_split_by_reference_is_seeded_and_keeps_every_reference_on_one_side(tmp_path):
     triplets = [Triplet(f"t:{n}", tmp_path / f"r{n % 10}.jpg", f"text {n}", tmp_path / f"t{n}.jpg") for n in range(30)]
     train, test = split_by_reference(triplets, 0.2, seed=1)

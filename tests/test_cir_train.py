@@ -31,14 +31,15 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), 
 
 @pytest.fixture
 def triplets_file(tmp_path) -> Path:
-    """Twelve one-colour images; each is the reference of a triplet whose target is the next colour."""
+    """Twelve one-colour images; each is the reference of a triplet whose target is the next colour, with two
+    template texts (training draws one per sample, evaluation uses the first)."""
     folder = tmp_path / "images"
     folder.mkdir()
     names = list(COLOURS)
     for name, rgb in COLOURS.items():
         Image.new("RGB", (24, 24), rgb).save(folder / f"{name}.png")
-    rows = [{"reference": f"{a}.png", "modification": f"a {b} square instead of a {a} one", "target": f"{b}.png"}
-            for a, b in zip(names, names[1:] + names[:1])]
+    rows = [{"reference": f"{a}.png", "modifications": [f"a {b} square instead of a {a} one", f"a {b} square"],
+             "target": f"{b}.png"} for a, b in zip(names, names[1:] + names[:1])]
     path = tmp_path / "triplets.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
@@ -74,6 +75,7 @@ def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def test_stage2_trains_the_query_side_only_and_rebuilds_its_bank_only_for_a_changed_image_tower(
         settings, training_data, tmp_path):
     params, (train, features) = settings.params.train_cir, training_data
+    assert len(features) == 2 * len(train)  # the locked text features of both templates of every triplet
     stage1 = train_cir_stage.fn(train, params, 1, 2, tmp_path / "s1", None, features, settings.cache_dir)
     assert stage1["bank"] is None
     before = ComposedQueryModel.load(tmp_path / "s1" / "model")

@@ -94,7 +94,7 @@ def generate_triplets(
             require_model(chosen.mllm, "generate.mllm")
         else:
             read_captions.fn(settings.data_root / chosen.triplets.captions, images_found, chosen.triplets.caption_index)
-        if len(images_found) <= chosen.triplets.rank_window[1]:
+        if chosen.triplets.rank_window and len(images_found) <= chosen.triplets.rank_window[1]:
             raise UserError(f"rank_window ends at {chosen.triplets.rank_window[1]}, but the image folder holds "
                             f"{len(images_found)} images")
 

@@ -40,7 +40,9 @@ class TrainCirParams(ProfiledSection):
 
     The towers are the dual encoder's (`train_crossmodal`'s kinds of `image_tower` and `text_tower`); `combiner`
     names one of `embedlab.models.cir.COMBINERS`: `sum` (query = normalise(f_img(reference) + f_txt(text))) or `mlp`
-    (a learned residual on the sum).
+    (a learned residual on the sum). `combiner_inputs`: `raw` feeds it the towers' unnormalised projections, as
+    the authors' code (BUAADreamer/SPN4CIR, clip4cir/models.py `CIRPlus.element_wise_sum`); `normalized`
+    L2-normalises both first (this project's earlier reading of the paper, kept to measure the difference).
     Triplets are split by reference image (`test_fraction` of the references held out, seeded). Every variant
     trains `max_steps` steps of `batch_size` triplets: `both` gives the last `stage2_share` of them to stage 2.
     Stage 1: InfoNCE against the batch's targets at `stage1_temperature`. Stage 2: the image tower frozen, its
@@ -58,6 +60,7 @@ class TrainCirParams(ProfiledSection):
     stage: Literal["1", "2", "both"] = "both"
     stage2_share: float = Field(0.5, gt=0, lt=1)
     combiner: Annotated[str, AfterValidator(name_check(COMBINERS))] = "sum"
+    combiner_inputs: Literal["raw", "normalized"] = "raw"
     image_tower: str | dict[str, Any] = Field(default_factory=lambda: dict(TINY_VIT))
     text_tower: str = "minilm"
     embedding_dim: int = Field(256, gt=0)

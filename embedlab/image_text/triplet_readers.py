@@ -1,7 +1,8 @@
 """Readers of composed-image-retrieval annotations, each returning `Triplet` records in file order.
 
-- `generated`: the JSON lines of `embedlab generate triplets` (`{"reference", "modification", "target", ...}`),
-  image names relative to the image folder.
+- `generated`: the JSON lines of `embedlab generate triplets` (`{"reference", "modifications": [texts, one per
+  template], "target", ...}`; files of earlier versions, with one `"modification"` text, read as well), image
+  names relative to the image folder.
 - `fashioniq`: FashionIQ's `cap.<category>.<split>.json` (`[{"candidate", "target", "captions": [two texts]}]`;
   Wu et al. 2021, arXiv 1905.12794): the candidate is the reference, the modification text the two captions
   joined by " and " (as CLIP4Cir does), images `<asin><suffix>` in the image folder.
@@ -46,6 +47,18 @@ def _text(where: str, entry: dict[str, Any], key: str, hint: str = "") -> str:
     return value.strip()
 
 
+def _modifications(where: str, row: dict[str, Any]) -> list[str]:
+    """A generated row's modification texts: its non-empty list `modifications`, or its one `modification`."""
+    if "modifications" not in row:
+        return [_text(where, row, "modification")]
+    texts = row["modifications"]
+    if "modification" in row:
+        raise DataError(where, "give either 'modification' (one text) or 'modifications' (a list), not both")
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise DataError(where, f"'modifications' must be a non-empty list of non-empty strings, got {texts!r}")
+    return [text.strip() for text in texts]
+
+
 def read_generated_triplets(path: Path, image_dir: Path) -> list[Triplet]:
     """One triplet per JSON line; DataError naming the line for bad JSON or a missing/empty field."""
     if not path.is_file():
@@ -61,8 +74,9 @@ def read_generated_triplets(path: Path, image_dir: Path) -> list[Triplet]:
             raise DataError(path, f"not valid JSON ({exc.msg})", line) from None
         if not isinstance(row, dict):
             raise DataError(path, "expected a JSON object", line)
-        triplets.append(Triplet(where, image_dir / _text(where, row, "reference"), _text(where, row, "modification"),
-                                image_dir / _text(where, row, "target")))
+        texts = _modifications(where, row)
+        triplets.append(Triplet(where, image_dir / _text(where, row, "reference"), texts[0],
+                                image_dir / _text(where, row, "target"), tuple(texts[1:])))
     if not triplets:
         raise DataError(path, "no triplets")
     return triplets

@@ -16,12 +16,21 @@ class Triplet:
     """A reference image, the text that modifies it, and the target image it describes.
 
     `where` names the triplet in its file (`triplets.jsonl:17`, `cap.dress.val.json[3]`); images are full paths.
+    `alternatives`: further modification texts of the same pair (generated triplets carry one per template);
+    training draws one of `modifications` per sample, evaluation uses `modification`, the first (as the authors'
+    validation takes `captions[0]`: BUAADreamer/SPN4CIR, clip4cir/data_utils.py).
     """
 
     where: str
     reference: Path
     modification: str
     target: Path
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def modifications(self) -> tuple[str, ...]:
+        """Every modification text of the pair, `modification` first."""
+        return (self.modification, *self.alternatives)
 
     def label(self) -> str:
         """`reference.jpg + 'text…' -> target.jpg`, for messages."""

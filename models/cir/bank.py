@@ -1,5 +1,7 @@
-"""The static bank of stage 2 (paper 6, SPN4CIR): the frozen image tower's L2-normalised features of every
-gallery image, computed once and reused while the tower is unchanged.
+"""The static bank of stage 2 (paper 6, SPN4CIR): the frozen image tower's raw (unnormalised) features of every
+gallery image, computed once and reused while the tower is unchanged. The training module reads references from
+the raw rows and scores against their L2-normalised copy, as the authors' `extract_bank_features` keeps a raw
+`refer_bank` and a normalised `target_bank` (BUAADreamer/SPN4CIR, clip4cir/models.py).
 
 `tower_fingerprint` keys the bank: it hashes every weight of the tower (backbone and projection) and its image
 processor's settings, so a bank is rebuilt exactly when the image tower changes.

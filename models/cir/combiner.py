@@ -1,8 +1,12 @@
 """Combiners: a reference image's and a modification text's embeddings -> one composed query.
 
-Each takes L2-normalised (B, D) embeddings r (the image tower's, of the reference) and t (the text tower's, of
-the modification text) and returns an L2-normalised (B, D) query, scored against target images by cosine. Each is
-registered in `embedlab.models.cir.COMBINERS` (one line) and documents itself in its docstring.
+Each takes (B, D) embeddings r (the image tower's, of the reference) and t (the text tower's, of the modification
+text) and returns an L2-normalised (B, D) query, scored against the normalised target images by cosine. r and t
+are the towers' raw projections by default, as in the authors' code (BUAADreamer/SPN4CIR, clip4cir/models.py:
+`CIRPlus.element_wise_sum` adds the unnormalised `encode_image`/`encode_text` features and `forward` /
+`bank_large_step` normalise only the sum); `ComposedQueryModel.compose` normalises them first when the model's
+`combiner_inputs` is `normalized`. Each combiner is registered in `embedlab.models.cir.COMBINERS` (one line) and
+documents itself in its docstring.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class Combiner(nn.Module):
 
 
 class SumCombiner(Combiner):
-    """q = normalise(r + t), SPN4CIR's query (paper 6, arXiv 2404.11317); no parameters."""
+    """q = normalise(r + t), SPN4CIR's query (paper 6, arXiv 2404.11317; clip4cir/models.py `element_wise_sum`
+    followed by `F.normalize`); no parameters."""
 
     name = "sum"
 

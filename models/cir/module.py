@@ -20,11 +20,15 @@ class CirModule(L.LightningModule):
     """A `ComposedQueryModel` and the loss of `stage`.
 
     Args:
-        image_tower, text_tower, embedding_dim, max_seq_length, combiner: see `ComposedQueryModel.build`;
-            with `init` (a saved model folder, e.g. stage 1's) the model is loaded from there instead.
+        image_tower, text_tower, embedding_dim, max_seq_length, combiner, combiner_inputs: see
+            `ComposedQueryModel.build`; with `init` (a saved model folder, e.g. stage 1's) the model, its combiner
+            and the combiner's inputs included, is loaded from there instead.
         stage: 1 — the image tower encodes the batch's references and targets, `in_batch_loss`; 2 — the image
-            tower frozen (eval mode, no gradient), references and candidates are rows of the static bank
-            (`set_bank`), `bank_loss`; only the query side (text tower, combiner) trains.
+            tower frozen (eval mode, no gradient), references are rows of the raw static bank and candidates rows
+            of its normalised copy (`set_bank`), `bank_loss`; only the query side (text tower, combiner) trains.
+            The combiner always receives raw projections (see `ComposedQueryModel.compose`); targets are
+            normalised, as the authors' `CIRPlus.forward` / `bank_large_step` (BUAADreamer/SPN4CIR,
+            clip4cir/models.py).
         temperature: τ of the stage's loss. exclude_reference: leave each query's reference out of its negatives.
         lr, image_lr, text_lr, warmup_ratio, weight_decay: see `tower_optimizer`. freeze_text: lock the text
             backbone; batches may then carry its features (`text_features`) instead of tokens.
@@ -35,31 +39,36 @@ class CirModule(L.LightningModule):
     def __init__(self, image_tower: str | dict[str, Any], text_tower: str, embedding_dim: int, max_seq_length: int,
                  combiner: str, stage: int, temperature: float, lr: float = 3e-4, image_lr: float | None = None,
                  text_lr: float = 3e-5, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
-                 freeze_text: bool = True, exclude_reference: bool = True, init: str | None = None) -> None:
+                 freeze_text: bool = True, exclude_reference: bool = False, init: str | None = None,
+                 combiner_inputs: str = "raw") -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = (ComposedQueryModel.load(Path(init)) if init else
-                      ComposedQueryModel.build(image_tower, text_tower, embedding_dim, max_seq_length, combiner))
+                      ComposedQueryModel.build(image_tower, text_tower, embedding_dim, max_seq_length, combiner,
+                                               combiner_inputs))
         self.model.train()
         if freeze_text:
             self.model.towers.text.encoder.requires_grad_(False).eval()
         if stage == 2:
             self.model.towers.image.requires_grad_(False).eval()
         self.register_buffer("bank", torch.empty(0, self.model.towers.dim), persistent=False)
+        self.register_buffer("raw_bank", torch.empty(0, self.model.towers.dim), persistent=False)
         self.task_steps = {f"stage{stage}": 0}
 
-    def set_bank(self, bank: Tensor) -> None:
-        """Stage 2's static bank: (N, D) L2-normalised features of the training images by the frozen image tower,
-        row n for image n of the batches' `reference`/`target` rows."""
-        self.bank = bank.to(self.bank.device)
+    def set_bank(self, raw: Tensor) -> None:
+        """Stage 2's static bank from (N, D) raw features of the training images by the frozen image tower, row n
+        for image n of the batches' `reference`/`target` rows: references read the raw rows (the authors'
+        `refer_bank`), candidates the L2-normalised ones (their `target_bank`)."""
+        self.raw_bank = raw.to(self.raw_bank.device)
+        self.bank = F.normalize(self.raw_bank, dim=-1)
 
     def encode_texts(self, batch: dict[str, Any]) -> Tensor:
-        """(B, D) normalised modification-text embeddings, from precomputed locked features or tokens."""
+        """(B, D) raw modification-text projections, from precomputed locked features or tokens."""
         features = batch["text_features"]  # (B, Wt) for a locked text tower, else None
         if features is None:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.hparams.freeze_text):
                 features = self.model.towers.text.features(batch["tokens"])
-        return F.normalize(self.model.towers.text.projection(features), dim=-1)
+        return self.model.towers.text.projection(features)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         hp = self.hparams
@@ -67,13 +76,13 @@ class CirModule(L.LightningModule):
         references = batch["reference"] if hp.exclude_reference else None
         if hp.stage == 1:
             pixels = torch.cat([batch["reference_pixels"], batch["target_pixels"]])  # (2B, 3, H, W)
-            reference_images, targets = self.model.towers.encode_images(pixels).chunk(2)  # (B, D) each
-            queries = self.model.combiner(reference_images, texts)
-            loss = in_batch_loss(queries, targets, hp.temperature, batch["target"], references)
+            reference_images, targets = self.model.towers.encode_images(pixels, normalize=False).chunk(2)  # (B, D)
+            queries = self.model.compose(reference_images, texts)
+            loss = in_batch_loss(queries, F.normalize(targets, dim=-1), hp.temperature, batch["target"], references)
         else:
             if not len(self.bank):
                 raise RuntimeError("stage 2 needs the static bank: call set_bank before training")
-            queries = self.model.combiner(self.bank[batch["reference"]], texts)
+            queries = self.model.compose(self.raw_bank[batch["reference"]], texts)
             loss = bank_loss(queries, self.bank, batch["target"], hp.temperature, references)
         self.task_steps[f"stage{hp.stage}"] += 1
         self.log(f"stage{hp.stage}/loss", loss, prog_bar=True, batch_size=texts.size(0))

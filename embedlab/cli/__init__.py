@@ -7,6 +7,7 @@ from embedlab.cli import models  # noqa: F401, I001
 from embedlab.cli import llm  # noqa: F401, I001
 from embedlab.cli import tokens  # noqa: F401, I001
 from embedlab.cli import sql  # noqa: F401, I001
+from embedlab.cli import kbqa  # noqa: F401, I001
 from embedlab.cli import rag  # noqa: F401, I001
 from embedlab.cli.app import app
 

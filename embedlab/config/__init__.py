@@ -18,6 +18,7 @@ from embedlab.config.crossmodal import PrepareCrossModalParams, TrainCrossModalP
 from embedlab.config.cse import CseParams, CseTableParams, DiagnosticsParams, ParadigmParams
 from embedlab.config.evaluation import EvaluateParams, PrepareParams, TrackingParams
 from embedlab.config.generation import GenerateParams
+from embedlab.config.kbqa import KbqaParams
 from embedlab.config.rag import RagParams
 from embedlab.config.section import Section
 from embedlab.config.sql import SqlParams
@@ -49,6 +50,7 @@ class Params(Section):
     compare: CompareParams = Field(default_factory=CompareParams)
     sql: SqlParams = Field(default_factory=SqlParams)
     tokens: TokensParams = Field(default_factory=TokensParams)
+    kbqa: KbqaParams = Field(default_factory=KbqaParams)
     rag: RagParams = Field(default_factory=RagParams)
 
 

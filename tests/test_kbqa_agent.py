@@ -50,7 +50,7 @@ CODE = {
               "expression = ARG('argmin', expression, 'spaceflight.rocket.diameter_meters')\nexpression = STOP(expression)",
 }
 SEXPR = {"northern line": "(COUNT (AND rail.railway_terminus (JOIN rail.railway.terminuses [ northern line ])))",
-         "time zone": f"(AND time.time_zone (gt time.time_zone.dst_offset_from_utc 11.0))",
+         "time zone": "(AND time.time_zone (gt time.time_zone.dst_offset_from_utc 11.0))",
          "rocket": "(ARGMIN spaceflight.rocket spaceflight.rocket.diameter_meters"}  # unbalanced: a format error
 
 

@@ -52,7 +52,7 @@ def _finish(settings: Settings, request: TokensRequest, name: str, default_out: 
     return summary
 
 
-@flow(name="tokens-decode", log_prints=True)
+@flow(name="tokens-decode")
 def decode(request: TokensRequest) -> dict[str, Any]:
     """The top-k aligned tokens of each text (summary.json `decoded`)."""
     settings = settings_of(request)
@@ -65,7 +65,7 @@ def decode(request: TokensRequest) -> dict[str, Any]:
                    (report, {}))
 
 
-@flow(name="tokens-align", log_prints=True)
+@flow(name="tokens-align")
 def align(request: TokensRequest) -> dict[str, Any]:
     """hit@k, local and global alignment over `tokens.align.data`."""
     settings = settings_of(request)
@@ -80,7 +80,7 @@ def align(request: TokensRequest) -> dict[str, Any]:
                    align_report(chosen.model, chosen.head, chosen.align.data, result))
 
 
-@flow(name="tokens-sparse", log_prints=True)
+@flow(name="tokens-sparse")
 def sparse(request: TokensRequest) -> dict[str, Any]:
     """Aligned-token sparse retrieval at (doc_k, query_m) and over the sweep, beside exact dense search."""
     settings = settings_of(request)
@@ -109,7 +109,7 @@ def sparse(request: TokensRequest) -> dict[str, Any]:
                    sparse_report(params.model, chosen.task, dense, main, sweep, latency, crossing))
 
 
-@flow(name="tokens-spectrum", log_prints=True)
+@flow(name="tokens-spectrum")
 def spectrum(request: TokensRequest) -> dict[str, Any]:
     """Spectral analysis between `tokens.spectrum.backbone` and `.embedder` on `.data`."""
     settings = settings_of(request)

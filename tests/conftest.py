@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,6 +25,18 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(autouse=True)
+def restore_environment():
+    """Each test starts from the session's environment and MLflow tracking URI: code under test sets some (MLflow's
+    global tracking URI, the training run id that DDP children inherit), which must not reach the next test."""
+    saved = dict(os.environ)
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def build_tiny_model(folder: Path, seed: int = 0) -> Path:

@@ -15,6 +15,8 @@ def evaluate_json(tmp_path, task):
     return json.loads(result.stdout)[task]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_stsbenchmark_matches_mteb(tmp_path):
     assert evaluate_json(tmp_path, "STSBenchmark")["main_score"] == pytest.approx(0.8203, abs=5e-4)
 

@@ -92,7 +92,7 @@ def test_compare_writes_one_table_with_the_compute_of_every_variant(tiny_compare
     child = next(run for run in children if run.data.params["variant"] == "merge-self_positioning")
     assert child.data.metrics["compute/samples"] == by_name["merge-self_positioning"]["samples"]
     assert child.data.metrics["TinySTS/main_score"] == by_name["merge-self_positioning"]["scores"]["TinySTS"]
-    assert parent.data.metrics["merge-average.average"] == pytest.approx(by_name["merge-average"]["average"])
+    assert parent.data.metrics["merge-average/average"] == pytest.approx(by_name["merge-average"]["average"])
     assert parent.data.tags["prefect_flow_name"] == "compare"
 
 

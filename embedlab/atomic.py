@@ -38,14 +38,17 @@ def process_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(target: Path) -> None:
-    """Temp paths of `target` left by a process that no longer runs (killed mid-write) are removed."""
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.(?:.*\.tmp|old)$")
+    """Temp paths of `target` left by a process that no longer runs (killed mid-write) are removed: exactly the
+    names this module makes, `.<name>.<pid>.<8 chars of tempfile>.tmp` and `.<name>.<pid>.old`, nothing else."""
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.(?:[a-z0-9_]{{8}}\.tmp|old)$")
     if not target.parent.is_dir():
         return
     for sibling in target.parent.iterdir():
         match = pattern.match(sibling.name)
         if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
-            if sibling.is_dir() and not sibling.is_symlink():
+            if sibling.name.endswith(".old") and not target.exists():  # killed between the two renames of a swap
+                os.replace(sibling, target)
+            elif sibling.is_dir() and not sibling.is_symlink():
                 shutil.rmtree(sibling, ignore_errors=True)
             else:
                 sibling.unlink(missing_ok=True)

@@ -128,12 +128,12 @@ def test_atomic_dir_refuses_before_the_work_and_again_before_the_rename(tmp_path
 def test_stale_temp_paths_of_dead_processes_are_removed_on_the_next_write(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale_dir = tmp_path / f".out.{dead}.abc123.tmp"
+    stale_dir = tmp_path / f".out.{dead}.abc123de.tmp"
     stale_dir.mkdir()
     (stale_dir / "weights.bin").write_bytes(b"0" * 1024)
-    stale_file = tmp_path / f".report.md.{dead}.xyz.tmp"
+    stale_file = tmp_path / f".report.md.{dead}.xyz45678.tmp"
     stale_file.write_text("half")
-    live = tmp_path / f".out.{os.getppid()}.other.tmp"  # a temp of a process that still runs: kept
+    live = tmp_path / f".out.{os.getppid()}.other123.tmp"  # a temp of a process that still runs: kept
     live.mkdir()
     with atomic_dir(tmp_path / "out") as tmp:
         (tmp / "a").write_text("a")
@@ -335,3 +335,17 @@ def test_every_training_flow_ends_its_mlflow_run_with_how_it_ended(tmp_path, rai
                 raise raised()
     run = mlflow.MlflowClient(uri).get_run(run_id)
     assert run.info.status == status and run.data.params == {"lr": "0.1"}
+
+
+def test_an_output_left_aside_by_a_swap_killed_midway_is_put_back(tmp_path):
+    from embedlab.atomic import remove_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    aside = tmp_path / f".out.{dead}.old"  # the old output, renamed away; the new one never renamed in
+    aside.mkdir()
+    (aside / "results.json").write_text("{}")
+    (tmp_path / ".out.12.notes.tmp").write_text("a user's file, not one of ours")
+    remove_stale_temps(tmp_path / "out")
+    assert (tmp_path / "out" / "results.json").read_text() == "{}" and not aside.exists()
+    assert (tmp_path / ".out.12.notes.tmp").exists()

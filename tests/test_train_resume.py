@@ -137,9 +137,9 @@ def test_a_run_killed_at_a_checkpoint_resumes_to_the_weights_of_an_uninterrupted
     killed_at = checkpoint_step(out)
     assert 0 < killed_at < 12 and not (out / "model").exists()
     # the temp file of a checkpoint write cut short by the kill (named by the dead pid), and one of a live process
-    dead_temp = out / "checkpoints" / f".last.ckpt.{process.pid}.k1ll3d.tmp"
+    dead_temp = out / "checkpoints" / f".last.ckpt.{process.pid}.k1ll3d00.tmp"
     dead_temp.write_bytes(b"\0" * 4096)
-    live_temp = out / "checkpoints" / f".last.ckpt.{os.getppid()}.w0rk1n.tmp"
+    live_temp = out / "checkpoints" / f".last.ckpt.{os.getppid()}.w0rk1n00.tmp"
     live_temp.write_bytes(b"\0")
 
     summary = run(small(), ["sts"], "sts")

@@ -86,10 +86,10 @@ def train_cir_stage(triplets: list[Triplet], params: TrainCirParams, stage: int,
     L.seed_everything(params.seed, workers=True, verbose=False)
     temperature = params.stage1_temperature if stage == 1 else params.stage2_temperature
     module = CirModule(params.image_tower, params.text_tower, params.embedding_dim, params.max_seq_length,
-                       params.combiner, stage, temperature, lr=params.lr, image_lr=params.image_lr,
-                       text_lr=params.text_lr, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
-                       freeze_text=params.freeze_text, exclude_reference=params.exclude_reference,
-                       init=str(init) if init else None, combiner_inputs=params.combiner_inputs)
+                       params.combiner, stage, temperature, **params.optimizer_options().as_kwargs(),
+                       image_lr=params.image_lr, text_lr=params.text_lr, freeze_text=params.freeze_text,
+                       exclude_reference=params.exclude_reference, init=str(init) if init else None,
+                       combiner_inputs=params.combiner_inputs)
     images = gallery_images(triplets)
     rows = {path: row for row, path in enumerate(images)}
     indexed = [IndexedTriplet(rows[t.reference], t.modifications, rows[t.target]) for t in triplets]
@@ -101,8 +101,7 @@ def train_cir_stage(triplets: list[Triplet], params: TrainCirParams, stage: int,
     towers = module.model.towers
     data = TripletDataModule(indexed, images, towers.image.preprocess if stage == 1 else None, towers.text.tokenize,
                              params.batch_size, params.seed, text_features)
-    result = fit(module, data, out_dir, max_steps=steps, checkpoint_every=params.checkpoint_every,
-                 accelerator=params.accelerator, devices=params.devices, precision=params.precision, logger=logger)
+    result = fit(module, data, out_dir, **params.trainer_options(steps).as_kwargs(), logger=logger)
     return {"stage": stage, "steps": result.steps, "steps_run": result.steps_run, "seconds": round(result.seconds, 3),
             "temperature": temperature, "bank": bank,
             "model": str(out_dir / "model"), "is_global_zero": result.is_global_zero}

@@ -115,13 +115,11 @@ def train_dual_encoder(records: list[ImageCaptions], params: TrainCrossModalPara
     """
     L.seed_everything(params.seed, workers=True, verbose=False)
     module = CrossModalModule(params.image_tower, params.text_tower, params.embedding_dim, params.max_seq_length,
-                              objective, params.objectives.get(objective, {}), lr=params.lr, image_lr=params.image_lr,
-                              text_lr=params.text_lr, warmup_ratio=params.warmup_ratio,
-                              weight_decay=params.weight_decay, freeze_text=params.freeze_text)
+                              objective, params.objectives.get(objective, {}), **params.optimizer_options().as_kwargs(),
+                              image_lr=params.image_lr, text_lr=params.text_lr, freeze_text=params.freeze_text)
     data = ImageCaptionDataModule(records, params.languages, module.model.image.preprocess, module.model.text.tokenize,
                                   params.batch_size, params.seed, teachers, text_features)
-    result = fit(module, data, out_dir, max_steps=params.max_steps, checkpoint_every=params.checkpoint_every,
-                 accelerator=params.accelerator, devices=params.devices, precision=params.precision, logger=logger)
+    result = fit(module, data, out_dir, **params.trainer_options().as_kwargs(), logger=logger)
     summary = {
         "objective": objective, "notes": module.objective.notes, "model": str(out_dir / "model"),
         "images": len(records), "languages": params.languages, "steps": result.steps, "steps_run": result.steps_run,

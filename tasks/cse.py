@@ -2,7 +2,7 @@
 pairs, hold out pairs for the diagnostics, train with the diagnostics callback, draw the diagnostics.
 
 Papers: Li et al. 2024, unified gradient paradigm (arXiv 2402.18281); Li et al. 2024, NGCSE / FDI
-(arXiv 2309.06453). Training reuses `embedlab.tasks.training.train_model` (Lightning).
+(arXiv 2309.06453). Training reuses `embedlab.tasks.training.train_encoder` (Lightning).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_write_text
-from embedlab.config import CseParams, DiagnosticsParams, Settings, TrainParams
+from embedlab.config import CseParams, DiagnosticsParams, Settings
 from embedlab.errors import DataError, unknown_name
 from embedlab.eval_tasks.readers import read_rows
 from embedlab.eval_tasks.spec import FileSpec
 from embedlab.models.diagnostics import AlignUniformMonitor, fdi_means
 from embedlab.models.losses import CSE_OBJECTIVES
-from embedlab.tasks.training import train_model
+from embedlab.tasks.training import train_encoder
 from embedlab.train_tasks import load_train_task
 from embedlab.train_tasks.spec import TrainTaskSpec
 from embedlab.train_tasks.task import TrainTask
@@ -140,28 +140,20 @@ def read_eval_sentences(data_root: Path, diagnostics: DiagnosticsParams) -> list
     return sentences[:diagnostics.uniform_sentences]
 
 
-def train_params(params: CseParams, examples: int) -> TrainParams:
-    """The training settings of `params` (`max_steps` null: one epoch of `examples`)."""
-    steps = params.max_steps or max(1, examples // params.batch_size)
-    return TrainParams(base=params.base, output=params.output, seed=params.seed, batch_size=params.batch_size,
-                       max_steps=steps, lr=params.lr, warmup_ratio=params.warmup_ratio,
-                       weight_decay=params.weight_decay, max_seq_length=params.max_seq_length,
-                       pooling=params.pooling, normalize=params.normalize, accelerator=params.accelerator,
-                       precision=params.precision, checkpoint_every=params.checkpoint_every)
-
-
 @task(cache_policy=NO_CACHE)
 def train_cse(train_task: TrainTask, held_out: list[tuple[str, str]], eval_pairs: list[tuple[str, str]],
               params: CseParams, out_dir: Path, logger: Any = False,
               eval_sentences: list[str] | None = None) -> dict[str, Any]:
     """Train with the objective and its options, measuring alignment, uniformity and FDI along the way.
 
-    Returns the training summary plus `diagnostics` (one point per measurement) and `fdi` (the means).
+    `max_steps` null trains one epoch. Returns the training summary plus `diagnostics` (one point per
+    measurement) and `fdi` (the means).
     """
     monitor = AlignUniformMonitor(held_out, eval_pairs, params.diagnostics.every, params.diagnostics.batch_size,
                                   params.diagnostics.train_mode, eval_sentences)
-    summary = train_model.fn([train_task], train_params(params, len(train_task)), out_dir, logger,
-                             loss_options={train_task.name: loss_options(params)}, callbacks=[monitor])
+    steps = params.max_steps or max(1, len(train_task) // params.batch_size)  # null: one epoch
+    summary = train_encoder([train_task], params.model_copy(update={"max_steps": steps}), out_dir, logger,
+                            loss_options={train_task.name: loss_options(params)}, callbacks=[monitor])
     return {**summary, "diagnostics": monitor.history, "fdi": fdi_means(monitor.history)}
 
 

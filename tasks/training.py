@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from embedlab.atomic import atomic_write_text
 from embedlab.cache_store import load_json, save_json
 from embedlab.config import TrainParams
+from embedlab.config.trainer import EncoderTrainerSettings
 from embedlab.errors import DataError
 from embedlab.models.data_module import TaskMixDataModule
 from embedlab.models.embedding_module import EmbeddingModule
@@ -35,6 +36,7 @@ def read_train_tasks(names: list[str], params: TrainParams, data_root: Path) -> 
     """Read every task's files; DataError for an empty or malformed file, before any training."""
     check_names(names, params.tasks)
     return [load_train_task(name, params.tasks[name], data_root, params.seed) for name in names]
+
 
 
 def _mining_cache_file(task: TrainTask, base_fingerprint: str, cache_dir: Path) -> Path:
@@ -73,6 +75,7 @@ def mine_negatives(train_task: TrainTask, base: str, data_root: Path, cache_dir:
     return mined
 
 
+
 @task(cache_policy=NO_CACHE)
 def warn_if_unmergeable(base: str) -> list[str]:
     """Warn (Prefect log) where `embedlab merge` could not use `base` later as the θ0 of its task vectors;
@@ -90,14 +93,14 @@ def warn_if_unmergeable(base: str) -> list[str]:
     return warnings
 
 
-@task(cache_policy=NO_CACHE)
-def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path, logger: Any = False,
-                loss_options: dict[str, dict[str, Any]] | None = None,
-                callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
+def train_encoder(train_tasks: list[TrainTask], params: EncoderTrainerSettings, out_dir: Path, logger: Any = False,
+                  loss_options: dict[str, dict[str, Any]] | None = None, callbacks: Sequence[L.Callback] = (),
+                  sampling: str = "proportional", alpha: float = 1.0) -> dict[str, Any]:
     """Fine-tune `params.base` on the tasks (one task: its own batch size, steps and learning rate where set).
 
     `loss_options` (task name -> keyword options of its loss) and `callbacks` (extra Lightning callbacks, e.g.
-    diagnostics) are optional.
+    diagnostics) are optional; `sampling` and `alpha` draw the task of each step of a joint training (with one
+    task every step draws it).
 
     Resumes from out_dir/checkpoints/last.ckpt if present (exactly: it ends with the weights of an uninterrupted
     run); writes out_dir/model and out_dir/summary.json. Returns the summary: `steps` (the model's, all runs),
@@ -107,26 +110,31 @@ def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path
     single = train_tasks[0].spec if len(train_tasks) == 1 else None
     batch_size = (single and single.batch_size) or params.batch_size
     max_steps = (single and single.max_steps) or params.max_steps
-    lr = (single and single.lr) or params.lr
+    optimizer = params.optimizer_options(single and single.lr)
     L.seed_everything(params.seed, workers=True, verbose=False)
     module = EmbeddingModule(params.base, {t.name: (t.spec.loss, t.spec.loss_scale) for t in train_tasks},
-                             lr=lr, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
-                             pooling=params.pooling, normalize=params.normalize, max_seq_length=params.max_seq_length,
-                             loss_options=loss_options)
+                             **optimizer.as_kwargs(), pooling=params.pooling, normalize=params.normalize,
+                             max_seq_length=params.max_seq_length, loss_options=loss_options)
     data = TaskMixDataModule({t.name: t.examples for t in train_tasks}, module.encoder.preprocess, batch_size,
-                             params.sampling, params.alpha, params.seed)
-    result = fit(module, data, out_dir, max_steps=max_steps, checkpoint_every=params.checkpoint_every,
-                 accelerator=params.accelerator, devices=params.devices, strategy=params.strategy,
-                 precision=params.precision, logger=logger, callbacks=callbacks)
+                             sampling, alpha, params.seed)
+    result = fit(module, data, out_dir, **params.trainer_options(max_steps).as_kwargs(), logger=logger,
+                 callbacks=callbacks)
     total = sum(result.task_steps.values()) or 1
     summary = {
         "tasks": {t.name: len(t) for t in train_tasks}, "base": params.base, "model": str(out_dir / "model"),
-        "steps": result.steps, "steps_run": result.steps_run, "batch_size": batch_size, "lr": lr,
+        "steps": result.steps, "steps_run": result.steps_run, "batch_size": batch_size, "lr": optimizer.lr,
         "seconds": round(result.seconds_total, 3), "seconds_run": round(result.seconds, 3),
         "samples_per_second": round(result.samples_run / result.seconds, 3) if result.steps_run else None,
         "task_mix": {name: count / total for name, count in result.task_steps.items()},
-        "sampling": params.sampling if len(train_tasks) > 1 else None, "is_global_zero": result.is_global_zero,
+        "sampling": sampling if len(train_tasks) > 1 else None, "is_global_zero": result.is_global_zero,
     }
     if result.is_global_zero:
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+@task(cache_policy=NO_CACHE)
+def train_model(train_tasks: list[TrainTask], params: TrainParams, out_dir: Path,
+                logger: Any = False) -> dict[str, Any]:
+    """`train_encoder` with the `train` section's task sampling (joint training)."""
+    return train_encoder(train_tasks, params, out_dir, logger, sampling=params.sampling, alpha=params.alpha)

@@ -27,7 +27,7 @@ from embedlab.models.objectives import OBJECTIVES, build_objective
 from embedlab.models.objectives.base import Encoded, Objective, ObjectiveParams
 from embedlab.models.tokens import HEADS
 from embedlab.registry import Registry
-from embedlab.tasks.training import train_model
+from embedlab.tasks.training import train_encoder
 from embedlab.train_tasks import load_train_task
 from embedlab.train_tasks.spec import FORMATS, TrainTaskSpec
 from merging_helpers import perturbed_copy
@@ -165,7 +165,7 @@ def test_a_loss_registered_at_run_time_trains_with_its_own_options(tmp_path, tin
     params = TrainParams(base=str(tiny_model), batch_size=4, max_steps=2, lr=1e-3, warmup_ratio=0.0,
                          weight_decay=0.0, accelerator="cpu", max_seq_length=16)
     options = LOSSES.params("pull", {"weight": weight}).model_dump()
-    summary = train_model.fn([task], params, tmp_path / "out", loss_options={task.name: options})
+    summary = train_encoder([task], params, tmp_path / "out", loss_options={task.name: options})
     assert summary["steps"] == 2
     before = load_file(tiny_model / "model.safetensors")
     after = load_file(tmp_path / "out" / "model" / "model.safetensors")

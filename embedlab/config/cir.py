@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from embedlab.config.crossmodal import TINY_VIT
-from embedlab.config.section import ProfiledSection, Section
+from embedlab.config.section import Section
+from embedlab.config.trainer import TrainerSettings
 from embedlab.models.cir import COMBINERS
 from embedlab.registry import name_check
 
@@ -35,7 +36,7 @@ class TripletSourceParams(Section):
         return self
 
 
-class TrainCirParams(ProfiledSection):
+class TrainCirParams(TrainerSettings):
     """`train_cir`: a composed-query model on triplets, trained in stage 1, stage 2 or both (`embedlab cir train`).
 
     The towers are the dual encoder's (`train_crossmodal`'s kinds of `image_tower` and `text_tower`); `combiner`
@@ -52,7 +53,8 @@ class TrainCirParams(ProfiledSection):
     the authors' code keeps the reference in the bank (clip4cir/models.py, `extract_bank_features`). `lr` trains the
     projections, the combiner and a from-config image tower (`image_lr`: a pretrained one); `text_lr` the text
     backbone unless `freeze_text` locks it (its features of every modification text are computed once).
-    `profile: full` selects the paper-scale towers of `profiles.full` for GPUs.
+    `profile: full` selects the paper-scale towers of `profiles.full` for GPUs. The trainer fields are
+    `TrainerSettings`'; this section's defaults differ where declared below.
     """
 
     triplets: TripletSourceParams = Field(default_factory=TripletSourceParams)
@@ -71,18 +73,12 @@ class TrainCirParams(ProfiledSection):
     lr: float = Field(3e-4, gt=0)
     image_lr: float | None = Field(None, gt=0)
     text_lr: float = Field(3e-5, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = Field(0.01, ge=0)
     stage1_temperature: float = Field(0.07, gt=0)
     stage2_temperature: float = Field(0.02, gt=0)
     exclude_reference: bool = False
-    seed: int = 42
     eval_batch_size: int = Field(64, gt=0)
     output: str = "results/cir"
-    accelerator: str = "auto"
-    devices: int | str = 1
-    precision: str = "auto"
-    checkpoint_every: int = Field(100, gt=0, description="steps between Lightning checkpoints")
+    checkpoint_every: int = Field(100, gt=0)
 
     @field_validator("stage", mode="before")
     @classmethod

@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from embedlab.config.section import ProfiledSection, Section
+from embedlab.config.section import Section
+from embedlab.config.trainer import TrainerSettings
 
 
 CROSSMODAL_LANGUAGES = ["en", "de", "fr", "cs"]
@@ -46,7 +47,7 @@ class PrepareCrossModalParams(Section):
         return self
 
 
-class TrainCrossModalParams(ProfiledSection):
+class TrainCrossModalParams(TrainerSettings):
     """`train_crossmodal`: an image–text dual encoder (`embedlab crossmodal train`, papers 4 and 7).
 
     `image_tower`: a Hugging Face vision model (folder or Hub id) or a config to build from scratch (a dict with
@@ -55,7 +56,8 @@ class TrainCrossModalParams(ProfiledSection):
     for the weights trained from scratch (projection heads, objective parameters, a from-config image tower),
     `image_lr` (null: `lr`) and `text_lr` for the towers' backbones; `freeze_text` locks the text backbone
     (only its projection trains; its features are computed once). `batch_size` counts images; each brings
-    one caption per language. `profile: full` selects the paper-scale towers of `profiles.full` for GPUs.
+    one caption per language. `profile: full` selects the paper-scale towers of `profiles.full` for GPUs. The
+    trainer fields are `TrainerSettings`'; this section's defaults differ where declared below.
     """
 
     dataset: str = "data/crossmodal"
@@ -72,13 +74,7 @@ class TrainCrossModalParams(ProfiledSection):
     image_lr: float | None = Field(None, gt=0)
     text_lr: float = Field(3e-5, gt=0)
     freeze_text: bool = Field(False, description="lock the text backbone (its features are computed once)")
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = Field(0.01, ge=0)
-    seed: int = 42
     eval_split: Literal["val", "test"] = "test"
     eval_batch_size: int = Field(64, gt=0)
     output: str = "results/crossmodal"
-    accelerator: str = "auto"
-    devices: int | str = 1
-    precision: str = "auto"
-    checkpoint_every: int = Field(500, gt=0, description="steps between Lightning checkpoints")
+    checkpoint_every: int = Field(500, gt=0)

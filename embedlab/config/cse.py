@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from embedlab.config.section import ProfiledSection, Section
+from embedlab.config.section import Section
+from embedlab.config.trainer import EncoderTrainerSettings
 from embedlab.eval_tasks.spec import FileSpec
 
 
@@ -46,7 +47,7 @@ class DiagnosticsParams(Section):
     batch_size: int = Field(64, gt=0)
 
 
-class CseParams(ProfiledSection):
+class CseParams(EncoderTrainerSettings):
     """`cse` section: sentence-representation learning in the SimCSE setting (`embedlab cse`, papers 8 and 9).
 
     `data`: `wiki` (unsupervised: two dropout views of each line of `wiki`), `nli` ((premise, entailment,
@@ -55,7 +56,8 @@ class CseParams(ProfiledSection):
     parameters (e.g. `angular_margin` of arccon) and `paradigm` the components applied to it. `max_steps` null
     trains one epoch. `temperature` τ is the contrastive objectives' (scale 1/τ). The trained model is evaluated
     on `evaluate` (built-in evaluation tasks) with the `evaluate` section's device and batch size, reading at most
-    `eval_max_seq_length` tokens (null: the model's own; the trained model keeps `max_seq_length`).
+    `eval_max_seq_length` tokens (null: the model's own; the trained model keeps `max_seq_length`). The trainer
+    fields are `EncoderTrainerSettings`'; this section's defaults differ where declared below.
     """
 
     objective: str = "infonce"
@@ -67,20 +69,13 @@ class CseParams(ProfiledSection):
         columns={"anchor": "sent0", "positive": "sent1", "negative": "hard_neg"}))
     options: dict[str, Any] = Field(default_factory=dict)
     paradigm: ParadigmParams = Field(default_factory=ParadigmParams)
-    base: str = "minilm"
     output: str = "results/cse"
-    seed: int = 42
     batch_size: int = Field(32, gt=1)
     max_steps: int | None = Field(100, gt=0)
-    lr: float = Field(2e-5, gt=0)
     warmup_ratio: float = Field(0.0, ge=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     max_seq_length: int = Field(32, gt=0)
     temperature: float = Field(0.05, gt=0)
-    pooling: Literal["mean", "cls"] | None = None
-    normalize: bool | None = None
-    accelerator: str = "auto"
-    precision: str = "auto"
     checkpoint_every: int = Field(50, gt=0)
     evaluate: list[str] = Field(default_factory=lambda: ["STSBenchmark"], min_length=1)
     eval_max_seq_length: int | None = Field(128, gt=0)

@@ -7,38 +7,20 @@ from typing import Any, Literal
 from pydantic import Field
 
 from embedlab.config.section import ProfiledSection, Section
+from embedlab.config.trainer import EncoderTrainerSettings
 from embedlab.models.merging import METHODS
 from embedlab.train_tasks.spec import TrainTaskSpec
 
 
-class TrainParams(ProfiledSection):
-    """`train` section: fine-tuning with Lightning (`embedlab train`).
-
-    `profile` names an entry of `profiles` whose values replace this section's (e.g. `full` for GPUs);
-    `precision: auto` is bf16-mixed on a GPU that supports it, else 32-true.
+class TrainParams(EncoderTrainerSettings):
+    """`train` section: fine-tuning with Lightning (`embedlab train`); the trainer fields are
+    `EncoderTrainerSettings`'. `sampling` draws the task of each joint-training step.
     """
 
-    base: str = "minilm"
-    output: str = "results/train"
-    seed: int = 42
-    batch_size: int = Field(32, gt=0)
-    max_steps: int = Field(100, gt=0)
-    lr: float = Field(2e-5, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = Field(0.01, ge=0)
-    max_seq_length: int | None = Field(128, gt=0)
-    pooling: Literal["mean", "cls"] | None = Field(None, description="null keeps the base model's pooling")
-    normalize: bool | None = Field(None, description="null keeps the base model's normalisation")
     sampling: Literal["proportional", "uniform", "temperature"] = "proportional"
     alpha: float = Field(0.5, gt=0, description="temperature sampling: p_i proportional to n_i ** alpha")
     joint_tasks: list[str] = Field(default_factory=list, description="tasks of the joint model; empty: all")
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
-    precision: str = "auto"
-    checkpoint_every: int = Field(25, gt=0, description="steps between Lightning checkpoints")
     tasks: dict[str, TrainTaskSpec] = Field(default_factory=dict)
-
 
 
 class MergeParams(Section):
@@ -59,6 +41,9 @@ class CompareParams(ProfiledSection):
     (`prepare.out`; empty: all of them), where `task_options` replaces fields of a task's spec (e.g.
     `{SciFact: {sample: {corpus: 500}}}`, see `EvalTaskSpec.sample`), every model reading at most
     `max_seq_length` tokens (null: each model's own). `profile` names an entry of `profiles` replacing values.
+    `seeds`: one seed (the default) compares the models of the folders above, trained with `train.seed`; several
+    compare every trained variant once per seed, each seed's models under `<seed_output>/seed-<s>/` (`train/`,
+    `joint/`, `merge/`; `pipelines/seeds/dvc.yaml` trains them), and report mean ± std over the seeds.
     """
 
     tasks: list[str] = Field(default_factory=list)
@@ -71,3 +56,5 @@ class CompareParams(ProfiledSection):
     joint_output: str = "results/joint"
     merge_output: str = "results/merge"
     output: str = "results/compare"
+    seeds: list[int] = Field(default_factory=lambda: [42], min_length=1, description="training seeds compared")
+    seed_output: str = Field("results/seeds", description="several seeds: <seed_output>/seed-<s>/{train,joint,merge}")

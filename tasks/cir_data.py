@@ -13,8 +13,7 @@ from embedlab.image_text.triplet_readers import read_cirr, read_fashioniq, read_
 from embedlab.image_text.triplets import Triplet, check_triplet_images
 
 
-@task(cache_policy=NO_CACHE)
-def read_cir_triplets(source: TripletSourceParams, path: Path, data_root: Path) -> list[Triplet]:
+def load_cir_triplets(source: TripletSourceParams, path: Path, data_root: Path) -> list[Triplet]:
     """The triplets of `path` in `source.format` (images under data_root/`source.images`); DataError naming the
     first triplet whose reference or target image is missing, and the path, before anything else runs."""
     images = data_root / source.images
@@ -26,3 +25,6 @@ def read_cir_triplets(source: TripletSourceParams, path: Path, data_root: Path) 
         triplets = read_generated_triplets(path, images)
     check_triplet_images(triplets)
     return triplets
+
+
+read_cir_triplets = task(cache_policy=NO_CACHE, name="read_cir_triplets")(load_cir_triplets)

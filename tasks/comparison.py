@@ -79,8 +79,7 @@ def merge_compute(folder: Path, trainings: dict[str, Variant],
     return seconds, samples, details
 
 
-@task(cache_policy=NO_CACHE)
-def list_variants(settings: Settings) -> list[Variant]:
+def comparison_variants(settings: Settings) -> list[Variant]:
     """Every variant of the comparison, in table order; UserError naming the first missing model."""
     train, compare = settings.params.train, settings.params.compare
     variants = [Variant("base", "base", train.base)]
@@ -103,6 +102,9 @@ def list_variants(settings: Settings) -> list[Variant]:
         seconds, samples, details = merge_compute(folder, trainings, settings.project_dir)
         variants.append(Variant(f"merge-{method}", "merge", str(folder), seconds, samples, details))
     return variants
+
+
+list_variants = task(cache_policy=NO_CACHE, name="list_variants")(comparison_variants)
 
 
 def compare_specs(settings: Settings) -> tuple[list[EvalTaskSpec], Path]:

@@ -57,14 +57,16 @@ def hub_task(name: str) -> Any:
         raise UserError(f"unknown mteb task {name!r} (evaluate.source is 'hub': any mteb task name)") from None
 
 
-@task(cache_policy=NO_CACHE)
-def load_model(spec: str, device: str, batch_size: int, precision: str = "fp32",
-               max_seq_length: int | None = None) -> LoadedModel:
+def load_scoring_model(spec: str, device: str, batch_size: int, precision: str = "fp32",
+                       max_seq_length: int | None = None) -> LoadedModel:
     """`spec` loaded for scoring, reading at most `max_seq_length` tokens (None: the model's own)."""
     model = load_encoder(spec, device, precision)
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return LoadedModel(spec=spec, fingerprint=fingerprint(model), encoder=SentenceEncoder(model, spec, batch_size))
+
+
+load_model = task(cache_policy=NO_CACHE, name="load_model")(load_scoring_model)
 
 
 def _test_scores(result: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from embedlab.config import TrainParams  # noqa: E402
 from embedlab.models.merging import METHODS  # noqa: E402
 from embedlab.models.merging.base import LearnedMerge, MethodParams  # noqa: E402
 from embedlab.models.merging.folder import local_folder, write_merged_folder  # noqa: E402
-from embedlab.tasks.training import mine_negatives, read_train_tasks  # noqa: E402
+from embedlab.tasks.training import add_mined_negatives, load_train_tasks  # noqa: E402
 
 SUMMARY, POSITIONING, LAMBDA_PLOT = "summary.json", "positioning.json", "lambdas.png"
 
@@ -42,8 +42,8 @@ def read_probe(params: MethodParams, train: TrainParams, data_root: Path, cache_
     hard negatives its training mined, from the same cache), read at `train.max_seq_length` tokens."""
     from embedlab.models.merging.probe import ProbeSet, ProbeTask, sample_examples
 
-    tasks = read_train_tasks.fn(probe_task_names(params, train), train, data_root)
-    tasks = [mine_negatives.fn(t, train.base, data_root, cache_dir, train.max_seq_length) for t in tasks]
+    tasks = load_train_tasks(probe_task_names(params, train), train, data_root)
+    tasks = [add_mined_negatives(t, train.base, data_root, cache_dir, train.max_seq_length) for t in tasks]
     return ProbeSet([ProbeTask(t.name, t.spec.loss, t.spec.loss_scale,
                                sample_examples(t.examples, params.probe_size, params.seed)) for t in tasks],
                     train.max_seq_length)

@@ -39,14 +39,16 @@ class PreparedTask:
     files: dict[str, dict[str, Any]]
 
 
-@task(cache_policy=NO_CACHE)
-def configured_tasks(settings: Settings) -> list[TaskRef]:
+def resolve_configured_tasks(settings: Settings) -> list[TaskRef]:
     """The tasks of params.yaml (`evaluate.tasks` and every task of `evaluate.task_files`), resolved by name."""
     params = settings.params.evaluate
     if params.source != "local":
         raise UserError(f"prepare reads local files, but evaluate.source is {params.source!r}: set it to 'local'")
     task_files = [settings.path(p) for p in params.task_files]
     return resolve_tasks(params.tasks, task_files, settings.data_root)
+
+
+configured_tasks = task(cache_policy=NO_CACHE, name="configured_tasks")(resolve_configured_tasks)
 
 
 def folder_names(names: list[str]) -> list[str]:

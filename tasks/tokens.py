@@ -21,7 +21,7 @@ from embedlab.eval_tasks.readers import read_rows
 from embedlab.models.tokens import alignment
 from embedlab.models.tokens.decode import check_depth, token_ids, top_tokens
 from embedlab.models.tokens.heads import Decoder, load_head
-from embedlab.tasks.evaluation import LoadedModel, load_model
+from embedlab.tasks.evaluation import LoadedModel, load_scoring_model
 
 
 @dataclass
@@ -47,7 +47,7 @@ def load_token_model(spec: str, head: str, head_options: dict[str, Any], device:
                      max_seq_length: int | None = None) -> TokenModel:
     """`spec` (see `model_source`) in float32 with its decoding head; one-line UserError for a head that does not
     fit (see `load_head`)."""
-    loaded = load_model.fn(spec, device, batch_size, "fp32", max_seq_length)
+    loaded = load_scoring_model(spec, device, batch_size, "fp32", max_seq_length)
     decoder = load_head(head, loaded.encoder.model, head_options, spec)
     return TokenModel(spec, loaded, decoder, head)
 

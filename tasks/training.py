@@ -31,12 +31,13 @@ from embedlab.train_tasks.retrieval import add_hard_negatives, read_data
 from embedlab.train_tasks.task import TrainTask
 
 
-@task(cache_policy=NO_CACHE)
-def read_train_tasks(names: list[str], params: TrainParams, data_root: Path) -> list[TrainTask]:
+def load_train_tasks(names: list[str], params: TrainParams, data_root: Path) -> list[TrainTask]:
     """Read every task's files; DataError for an empty or malformed file, before any training."""
     check_names(names, params.tasks)
     return [load_train_task(name, params.tasks[name], data_root, params.seed) for name in names]
 
+
+read_train_tasks = task(cache_policy=NO_CACHE, name="read_train_tasks")(load_train_tasks)
 
 
 def _mining_cache_file(task: TrainTask, base_fingerprint: str, cache_dir: Path) -> Path:
@@ -45,9 +46,8 @@ def _mining_cache_file(task: TrainTask, base_fingerprint: str, cache_dir: Path) 
     return cache_dir / "hard_negatives" / f"{task.name}-{base_fingerprint}-{key}.entry"
 
 
-@task(cache_policy=NO_CACHE)
-def mine_negatives(train_task: TrainTask, base: str, data_root: Path, cache_dir: Path,
-                   max_seq_length: int | None = None) -> TrainTask:
+def add_mined_negatives(train_task: TrainTask, base: str, data_root: Path, cache_dir: Path,
+                        max_seq_length: int | None = None) -> TrainTask:
     """Add mined hard negatives to a retrieval task (others pass through unchanged).
 
     Mining uses the base model, reading at most `max_seq_length` tokens where given (the length training reads;
@@ -74,6 +74,8 @@ def mine_negatives(train_task: TrainTask, base: str, data_root: Path, cache_dir:
                         f"{train_task.spec.mining_skip}; lower mining_skip or hard_negatives")
     return mined
 
+
+mine_negatives = task(cache_policy=NO_CACHE, name="mine_negatives")(add_mined_negatives)
 
 
 @task(cache_policy=NO_CACHE)

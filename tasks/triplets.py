@@ -32,8 +32,7 @@ MLLM = "mllm"  # `captions: mllm`: caption the images with generate.mllm instead
 _DETACHED = re.compile(r" (?=[,;:!?]|'s\b)")
 
 
-@task(cache_policy=NO_CACHE)
-def list_images(folder: Path) -> list[Path]:
+def find_images(folder: Path) -> list[Path]:
     """The image files directly in `folder`, sorted by name; UserError where there is none."""
     if not folder.is_dir():
         raise UserError(f"image folder {folder} does not exist")
@@ -43,8 +42,10 @@ def list_images(folder: Path) -> list[Path]:
     return images
 
 
-@task(cache_policy=NO_CACHE)
-def read_captions(path: Path, images: list[Path], index: int) -> list[str]:
+list_images = task(cache_policy=NO_CACHE, name="list_images")(find_images)
+
+
+def load_captions(path: Path, images: list[Path], index: int) -> list[str]:
     """Caption number `index` (0: the first) of each image, from a CSV with the header `image,caption`
     (Flickr8k's captions.txt). DataError naming the first image without one."""
     if not path.is_file():
@@ -64,6 +65,9 @@ def read_captions(path: Path, images: list[Path], index: int) -> list[str]:
             raise DataError(path, f"image {image.name} has {len(found)} captions, caption_index is {index}")
         captions.append(found[index])
     return captions
+
+
+read_captions = task(cache_policy=NO_CACHE, name="read_captions")(load_captions)
 
 
 def caption_prompts(images: list[Path], instruction: str) -> list[Prompt]:

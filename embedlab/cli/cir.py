@@ -28,14 +28,14 @@ def train_cir(
     from embedlab.config import load_settings
     from embedlab.config.cir import CIR_STAGES
     from embedlab.models.model_source import model_source
-    from embedlab.tasks.cir_data import read_cir_triplets
+    from embedlab.tasks.cir_data import load_cir_triplets
 
     with user_errors():  # the stage, the triplets, every image they name and the towers are checked before Prefect
         if stage is not None and stage not in CIR_STAGES:
             raise UserError(f"--stage must be one of {', '.join(CIR_STAGES)}, got {stage!r}")
         settings = load_settings(params, overrides or [])
         chosen = settings.params.train_cir
-        read_cir_triplets.fn(chosen.triplets, settings.path(chosen.triplets.path), settings.data_root)
+        load_cir_triplets(chosen.triplets, settings.path(chosen.triplets.path), settings.data_root)
         for spec in (chosen.text_tower, chosen.image_tower):
             if isinstance(spec, str):
                 model_source(spec)

@@ -29,12 +29,12 @@ def prepare_crossmodal(
     """Join image captions across languages, split by image (seeded), write the versioned dataset (papers 4, 7)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.tasks.image_text import read_image_captions
+    from embedlab.tasks.image_text import load_image_captions
 
     output = cwd_path(output)
     with user_errors():  # caption files, images and the output folder are checked before Prefect starts
         settings = load_settings(params, overrides or [])
-        read_image_captions.fn(settings.params.prepare_crossmodal, settings.data_root)
+        load_image_captions(settings.params.prepare_crossmodal, settings.data_root)
         check_output_dir(settings.path(output or settings.params.prepare_crossmodal.out), [settings.data_root])
 
     from embedlab.flows.crossmodal import CrossModalRequest

@@ -78,12 +78,12 @@ def prepare(
     """Validate the evaluation tasks of params.yaml and write them as normalised JSON lines (DVC stage `prepare`)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.tasks.prepare import configured_tasks
+    from embedlab.tasks.prepare import resolve_configured_tasks
 
     output = cwd_path(output)
     with user_errors():  # names, task files, params and the output folder are checked before Prefect starts
         settings = load_settings(params, overrides or [])
-        configured_tasks.fn(settings)
+        resolve_configured_tasks(settings)
         check_output_dir(settings.path(output or settings.params.prepare.out), [settings.data_root])
 
     from embedlab.flows.prepare import PrepareRequest

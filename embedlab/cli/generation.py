@@ -42,7 +42,7 @@ def generate_sentences(
     """Hierarchical sentences by in-context learning: samples at several similarity levels per sentence."""
     from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.sentences import read_prompt_file, read_source_sentences
+    from embedlab.tasks.sentences import load_source_sentences, read_prompt_file
 
     overrides = list(overrides or [])
     if source is not None:
@@ -52,7 +52,7 @@ def generate_sentences(
     with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
         settings = load_settings(params, overrides)
         chosen = settings.params.generate
-        read_source_sentences.fn(settings.data_root / chosen.sentences.source, 1, chosen.sentences.min_words)
+        load_source_sentences(settings.data_root / chosen.sentences.source, 1, chosen.sentences.min_words)
         read_prompt_file(settings.path(chosen.sentences.prompt))
         require_model(chosen.llm, "generate.llm")
 
@@ -78,7 +78,7 @@ def generate_triplets(
     """(reference image, modification text, target image) triplets from captions and image similarity."""
     from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.triplets import MLLM, list_images, read_captions
+    from embedlab.tasks.triplets import MLLM, find_images, load_captions
 
     overrides = list(overrides or [])
     if images is not None:
@@ -89,11 +89,11 @@ def generate_triplets(
     with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
         settings = load_settings(params, overrides)
         chosen = settings.params.generate
-        images_found = list_images.fn(settings.data_root / chosen.triplets.images)
+        images_found = find_images(settings.data_root / chosen.triplets.images)
         if chosen.triplets.captions == MLLM:
             require_model(chosen.mllm, "generate.mllm")
         else:
-            read_captions.fn(settings.data_root / chosen.triplets.captions, images_found, chosen.triplets.caption_index)
+            load_captions(settings.data_root / chosen.triplets.captions, images_found, chosen.triplets.caption_index)
         if chosen.triplets.rank_window and len(images_found) <= chosen.triplets.rank_window[1]:
             raise UserError(f"rank_window ends at {chosen.triplets.rank_window[1]}, but the image folder holds "
                             f"{len(images_found)} images")

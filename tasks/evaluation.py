@@ -16,7 +16,6 @@ from embedlab.eval_tasks.loading import LoadedTask, load_tasks
 from embedlab.eval_tasks.mteb_tasks import to_mteb_task
 from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.mteb_encoder import SentenceEncoder
-from embedlab.models.search import faiss_search_model
 
 
 @dataclass
@@ -81,7 +80,11 @@ def score_task(model: LoadedModel, task_data: LoadedTask | Any, cache_dir: Path)
     is_local = isinstance(task_data, LoadedTask)
     mteb_task = to_mteb_task(task_data) if is_local else task_data
     encoder = model.encoder.cached(cache_dir / "embeddings" / model.fingerprint)
-    runnable = faiss_search_model(encoder) if mteb_task.metadata.type == "Retrieval" else encoder
+    runnable = encoder
+    if mteb_task.metadata.type == "Retrieval":  # faiss is imported by retrieval tasks only
+        from embedlab.models.search import faiss_search_model
+
+        runnable = faiss_search_model(encoder)
     start = time.perf_counter()
     result = mteb.evaluate(runnable, mteb_task, cache=None, co2_tracker=False, show_progress_bar=False)
     raw = _test_scores(result)

@@ -19,18 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
-from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-
-from embedlab.atomic import atomic_dir  # noqa: E402
+from embedlab.atomic import atomic_dir
 
 REPORT, METRICS, CSV, CHART = "report.md", "metrics.json", "table.csv", "chart.png"
 TABLE_FILES = (REPORT, METRICS, CSV, CHART)
@@ -115,7 +110,14 @@ class ResultsTable:
         return self.frame.to_csv(lineterminator="\n")
 
     def draw(self, path: Path) -> None:
-        """PNG: a horizontal bar per row and charted column (grouped when several), labelled when one."""
+        """PNG: a horizontal bar per row and charted column (grouped when several), labelled when one.
+        matplotlib (its Agg back-end: files only, no display) is imported here, by the one function that draws."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import PercentFormatter
+
         columns = list(self.chart) or [self.main_metric]
         rows = len(self.frame)
         fig, ax = plt.subplots(figsize=(8.0, 1.4 + 0.3 * rows * len(columns)))

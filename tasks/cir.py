@@ -1,4 +1,4 @@
-"""Prefect tasks of composed image retrieval (paper 6, SPN4CIR): encode the locked text tower once, train one
+"""Prefect tasks of composed image retrieval (paper 6, SPN4CIR): encode the locked towers once, train one
 stage (stage 2 with its static bank, cached by the image tower's weights), score the model (Recall@K of the
 target, the reference excluded) and write the variant's outputs. Reading the triplets: tasks/cir_data.py."""
 
@@ -28,7 +28,7 @@ from embedlab.models.cir.retrieval import K_VALUES, target_ranks
 from embedlab.models.device import resolve_device
 from embedlab.models.retrieval.metrics import recall_at_k
 from embedlab.models.trainer import fit
-from embedlab.tasks.crossmodal import load_or_compute, locked_text_features
+from embedlab.tasks.crossmodal import image_inputs_locked, load_or_compute, locked_image_features, locked_text_features
 
 VARIANT_LABELS = {"1": "stage 1 only", "2": "stage 2 only", "both": "both stages"}
 
@@ -46,10 +46,12 @@ def encode_modifications(params: TrainCirParams, triplets: list[Triplet],
 
 def static_bank(model: ComposedQueryModel, images: list[Path], cache_dir: Path, batch_size: int,
                 device: str = "auto") -> tuple[torch.Tensor, dict[str, Any]]:
-    """Stage 2's bank: (N, D) raw (unnormalised) features of `images` by the model's image tower (`CirModule.
-    set_bank` derives the normalised candidates), cached under cache_dir/cir_bank/ keyed by the tower's weights
-    (`tower_fingerprint`) and the image paths, so it is rebuilt only when the image tower changes (or the stored
-    bank is damaged: see `load_or_compute`). Returns the bank and {key, images, seconds, cached}."""
+    """Stage 2's bank: (N, D) raw (unnormalised) features of `images` by the model's frozen image tower, i.e. its
+    projection of the backbone's features (`locked_image_features`, cached by the backbone's weights, so a stage 2
+    after a stage 1 that kept the backbone locked encodes no image again); `CirModule.set_bank` derives the
+    normalised candidates. Cached under cache_dir/cir_bank/ keyed by the tower's weights (`tower_fingerprint`) and
+    the image paths, so it is rebuilt only when the image tower changes (or the stored bank is damaged: see
+    `load_or_compute`). Returns the bank and {key, images, seconds, cached}."""
     start = time.perf_counter()
     key = hashlib.sha256(json.dumps(["raw", tower_fingerprint(model.towers.image),
                                      [str(p) for p in images]]).encode())
@@ -59,11 +61,9 @@ def static_bank(model: ComposedQueryModel, images: list[Path], cache_dir: Path, 
     def compute() -> torch.Tensor:
         nonlocal computed
         computed = True
-        towers = model.towers.to(resolve_device(device))
-        try:
-            return towers.embed_images(images, batch_size, normalize=False)
-        finally:
-            towers.to("cpu")
+        tower = model.towers.image
+        with torch.no_grad():
+            return tower.projection(locked_image_features(tower, images, cache_dir, batch_size, device))
 
     bank = load_or_compute(path, compute)
     return bank, {"key": path.stem, "images": len(images), "seconds": round(time.perf_counter() - start, 3),
@@ -89,17 +89,22 @@ def train_cir_stage(triplets: list[Triplet], params: TrainCirParams, stage: int,
                        params.combiner, stage, temperature, **params.optimizer_options().as_kwargs(),
                        image_lr=params.image_lr, text_lr=params.text_lr, freeze_text=params.freeze_text,
                        exclude_reference=params.exclude_reference, init=str(init) if init else None,
-                       combiner_inputs=params.combiner_inputs)
+                       combiner_inputs=params.combiner_inputs, freeze_image=params.freeze_image,
+                       unlock_image_after=params.unlock_image_after)
     images = gallery_images(triplets)
     rows = {path: row for row, path in enumerate(images)}
     indexed = [IndexedTriplet(rows[t.reference], t.modifications, rows[t.target]) for t in triplets]
     bank = None
+    device = "cpu" if params.accelerator == "cpu" else "auto"
+    pixels = stage == 1 and not image_inputs_locked(params)
+    if stage == 1 and not pixels:
+        module.set_image_features(locked_image_features(module.model.towers.image, images, cache_dir,
+                                                        params.eval_batch_size, device))
     if stage == 2:
-        device = "cpu" if params.accelerator == "cpu" else "auto"
         vectors, bank = static_bank(module.model, images, cache_dir, params.eval_batch_size, device)
         module.set_bank(vectors)
     towers = module.model.towers
-    data = TripletDataModule(indexed, images, towers.image.preprocess if stage == 1 else None, towers.text.tokenize,
+    data = TripletDataModule(indexed, images, towers.image.preprocess if pixels else None, towers.text.tokenize,
                              params.batch_size, params.seed, text_features)
     result = fit(module, data, out_dir, **params.trainer_options(steps).as_kwargs(), logger=logger)
     return {"stage": stage, "steps": result.steps, "steps_run": result.steps_run, "seconds": round(result.seconds, 3),

@@ -1,5 +1,5 @@
 """Prefect tasks of the cross-modal training flow: read the dataset, encode the frozen encoders once (teachers, a
-locked text tower; cached), fit the dual encoder, score it (Recall@K per language, MRV)."""
+locked text tower, a locked image backbone; cached), fit the dual encoder, score it (Recall@K per language, MRV)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,14 @@ from embedlab.image_text.records import ImageCaptions, check_images, with_langua
 from embedlab.models.crossmodal.data import ImageCaptionDataModule, TeacherEmbeddings
 from embedlab.models.crossmodal.module import CrossModalModule
 from embedlab.models.crossmodal.retrieval import crossmodal_scores
-from embedlab.models.crossmodal.frozen import image_teacher_embeddings, sentence_embeddings
+from embedlab.models.cir.bank import tower_fingerprint
+from embedlab.models.crossmodal.frozen import backbone_features, image_teacher_embeddings, sentence_embeddings
 from embedlab.models.dual_encoder import DualEncoder
 from embedlab.models.embedding_module import build_encoder
 from embedlab.models.device import resolve_device
 from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.objectives.base import TeacherParams
+from embedlab.models.towers import ImageTower
 from embedlab.models.trainer import fit
 
 
@@ -104,21 +106,52 @@ def locked_text_features(text_tower: str, max_seq_length: int, texts: list[str],
                            lambda: sentence_embeddings(model, texts, False))
 
 
+def locked_image_features(tower: ImageTower, paths: list[Path], cache_dir: Path | None,
+                          batch_size: int = 64, device: str = "auto") -> torch.Tensor:
+    """(N, Wi) features of a locked image backbone for the image files (`backbone_features`: eval mode, before the
+    projection), cached under cache_dir/image_features/ keyed by the backbone's weights and processor
+    (`tower_fingerprint(..., backbone_only=True)`) and the paths; computed uncached when cache_dir is None. One
+    pass over the images replaces one per training step: with a locked backbone the two are the same numbers."""
+    def compute() -> torch.Tensor:
+        return backbone_features(tower, paths, batch_size, resolve_device(device))
+
+    if cache_dir is None:
+        return compute()
+    key = hashlib.sha256(json.dumps([tower_fingerprint(tower, backbone_only=True), [str(p) for p in paths]]).encode())
+    return load_or_compute(cache_dir / "image_features" / f"{key.hexdigest()[:16]}.entry", compute)
+
+
+def image_inputs_locked(params: Any) -> bool:
+    """Whether a training section's image backbone stays locked for the whole run, so that its features can be
+    computed once (`freeze_image` without `unlock_image_after`)."""
+    return params.freeze_image and params.unlock_image_after is None
+
+
 @task(cache_policy=NO_CACHE)
 def train_dual_encoder(records: list[ImageCaptions], params: TrainCrossModalParams, objective: str,
                        teachers: TeacherEmbeddings | None, out_dir: Path, logger: Any = False,
-                       text_features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+                       text_features: dict[str, torch.Tensor] | None = None,
+                       cache_dir: Path | None = None) -> dict[str, Any]:
     """Train a dual encoder with `objective` on `records`; resumes from out_dir/checkpoints/last.ckpt if present.
-    `text_features`: a locked text tower's features by caption (`encode_locked_text`).
+    `text_features`: a locked text tower's features by caption (`encode_locked_text`). With the image backbone
+    locked for the whole run, its features of the training images are computed once (`locked_image_features`,
+    cached under `cache_dir`) and batches carry them instead of pixels.
 
     Writes out_dir/model and out_dir/summary.json; returns the summary (steps, seconds, the objective's notes).
     """
     L.seed_everything(params.seed, workers=True, verbose=False)
     module = CrossModalModule(params.image_tower, params.text_tower, params.embedding_dim, params.max_seq_length,
                               objective, params.objectives.get(objective, {}), **params.optimizer_options().as_kwargs(),
-                              image_lr=params.image_lr, text_lr=params.text_lr, freeze_text=params.freeze_text)
+                              image_lr=params.image_lr, text_lr=params.text_lr, freeze_text=params.freeze_text,
+                              freeze_image=params.freeze_image, unlock_image_after=params.unlock_image_after)
+    image_features = None
+    if image_inputs_locked(params):
+        paths = list(dict.fromkeys(record.image for record in records))
+        device = "cpu" if params.accelerator == "cpu" else "auto"
+        vectors = locked_image_features(module.model.image, paths, cache_dir, params.eval_batch_size, device)
+        image_features = dict(zip(paths, vectors, strict=True))
     data = ImageCaptionDataModule(records, params.languages, module.model.image.preprocess, module.model.text.tokenize,
-                                  params.batch_size, params.seed, teachers, text_features)
+                                  params.batch_size, params.seed, teachers, text_features, image_features)
     result = fit(module, data, out_dir, **params.trainer_options().as_kwargs(), logger=logger)
     summary = {
         "objective": objective, "notes": module.objective.notes, "model": str(out_dir / "model"),

@@ -58,6 +58,7 @@ def overrides(tmp_path: Path, tiny_model: Path, dataset: Path, *extra: str) -> l
             "train_crossmodal.embedding_dim=16", "train_crossmodal.max_seq_length=16", "train_crossmodal.batch_size=4",
             "train_crossmodal.max_steps=2", "train_crossmodal.checkpoint_every=1", "train_crossmodal.accelerator=cpu",
             f"train_crossmodal.output={tmp_path / 'out'}", f"train_crossmodal.objectives.cusa.text_teacher={tiny_model}",
+            "train_crossmodal.objectives.cusa.image_teacher=null",
             f"cache_dir={tmp_path / 'cache'}", *extra]
 
 

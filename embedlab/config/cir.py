@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from embedlab.config.crossmodal import TINY_VIT
 from embedlab.config.section import Section
 from embedlab.config.trainer import TrainerSettings
 from embedlab.models.cir import COMBINERS
@@ -53,6 +52,11 @@ class TrainCirParams(TrainerSettings):
     the authors' code keeps the reference in the bank (clip4cir/models.py, `extract_bank_features`). `lr` trains the
     projections, the combiner and a from-config image tower (`image_lr`: a pretrained one); `text_lr` the text
     backbone unless `freeze_text` locks it (its features of every modification text are computed once).
+    `freeze_image` locks the image backbone (the pretrained `effnet-lite0` by default, LiT-style): stage 1 then
+    trains the image projection on the backbone's features of every image, computed once and cached, and stage
+    2's bank is that projection of the same features; `unlock_image_after: N` lets stage 1 train the backbone from
+    its step N (pixels every step). A dict `image_tower` builds a vision model from scratch (`profile: scratch`:
+    the 64 px ViT of the earlier tables, trained).
     `profile: full` selects the paper-scale towers of `profiles.full` for GPUs. The trainer fields are
     `TrainerSettings`'; this section's defaults differ where declared below.
     """
@@ -63,11 +67,13 @@ class TrainCirParams(TrainerSettings):
     stage2_share: float = Field(0.5, gt=0, lt=1)
     combiner: Annotated[str, AfterValidator(name_check(COMBINERS))] = "sum"
     combiner_inputs: Literal["raw", "normalized"] = "raw"
-    image_tower: str | dict[str, Any] = Field(default_factory=lambda: dict(TINY_VIT))
+    image_tower: str | dict[str, Any] = "effnet-lite0"
     text_tower: str = "minilm"
     embedding_dim: int = Field(256, gt=0)
     max_seq_length: int = Field(64, gt=0)
     freeze_text: bool = True
+    freeze_image: bool = Field(True, description="lock the image backbone (LiT; its features are computed once)")
+    unlock_image_after: int | None = Field(None, ge=0, description="stage-1 step from which the backbone trains")
     batch_size: int = Field(32, gt=1)
     max_steps: int = Field(200, gt=1)
     lr: float = Field(3e-4, gt=0)

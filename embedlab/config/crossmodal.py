@@ -11,8 +11,6 @@ from embedlab.config.trainer import TrainerSettings
 
 
 CROSSMODAL_LANGUAGES = ["en", "de", "fr", "cs"]
-TINY_VIT = {"model_type": "vit", "image_size": 64, "patch_size": 8, "hidden_size": 128, "num_hidden_layers": 4,
-            "num_attention_heads": 4, "intermediate_size": 256}
 
 
 class PrepareCrossModalParams(Section):
@@ -56,15 +54,21 @@ class TrainCrossModalParams(TrainerSettings):
     for the weights trained from scratch (projection heads, objective parameters, a from-config image tower),
     `image_lr` (null: `lr`) and `text_lr` for the towers' backbones; `freeze_text` locks the text backbone
     (only its projection trains; its features are computed once). `batch_size` counts images; each brings
-    one caption per language. `profile: full` selects the paper-scale towers of `profiles.full` for GPUs. The
-    trainer fields are `TrainerSettings`'; this section's defaults differ where declared below.
+    one caption per language. `freeze_image` locks the image backbone, as LiT does (Zhai et al. 2022, arXiv
+    2111.07991: a pretrained image tower, the ImageNet EfficientNet-Lite0 `effnet-lite0` at 224 px by default, with
+    only the projection and text side training); its features of every training image are then computed once
+    and cached. `unlock_image_after: N` unlocks it from step N on (it trains at `image_lr`, and every step encodes
+    pixels, so nothing is precomputed); a dict `image_tower` builds a vision model from scratch (`profile:
+    scratch`: the 64 px ViT of the earlier tables, trained; tests use a tinier one). `profile: full` selects the
+    paper-scale towers of `profiles.full` for GPUs. The trainer fields are `TrainerSettings`'; this section's
+    defaults differ where declared below.
     """
 
     dataset: str = "data/crossmodal"
     languages: list[str] = Field(default_factory=lambda: list(CROSSMODAL_LANGUAGES), min_length=1)
     objective: str = "one_to_k"
     objectives: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    image_tower: str | dict[str, Any] = Field(default_factory=lambda: dict(TINY_VIT))
+    image_tower: str | dict[str, Any] = "effnet-lite0"
     text_tower: str = "minilm"
     embedding_dim: int = Field(256, gt=0)
     max_seq_length: int = Field(32, gt=0)
@@ -74,6 +78,8 @@ class TrainCrossModalParams(TrainerSettings):
     image_lr: float | None = Field(None, gt=0)
     text_lr: float = Field(3e-5, gt=0)
     freeze_text: bool = Field(False, description="lock the text backbone (its features are computed once)")
+    freeze_image: bool = Field(True, description="lock the image backbone (LiT; its features are computed once)")
+    unlock_image_after: int | None = Field(None, ge=0, description="step from which a locked image backbone trains")
     eval_split: Literal["val", "test"] = "test"
     eval_batch_size: int = Field(64, gt=0)
     output: str = "results/crossmodal"

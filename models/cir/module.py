@@ -13,7 +13,7 @@ from torch import Tensor
 
 from embedlab.models.cir.losses import bank_loss, in_batch_loss
 from embedlab.models.cir.model import ComposedQueryModel
-from embedlab.models.crossmodal.module import tower_optimizer
+from embedlab.models.crossmodal.module import image_backbone_features, tower_optimizer, unlock_when_due
 
 
 class CirModule(L.LightningModule):
@@ -32,6 +32,10 @@ class CirModule(L.LightningModule):
         temperature: τ of the stage's loss. exclude_reference: leave each query's reference out of its negatives.
         lr, image_lr, text_lr, warmup_ratio, weight_decay: see `tower_optimizer`. freeze_text: lock the text
             backbone; batches may then carry its features (`text_features`) instead of tokens.
+        freeze_image, unlock_image_after: lock the image backbone (LiT-style), optionally until stage-1 step
+            `unlock_image_after` (see `CrossModalModule`). With it locked for good, stage 1 reads the backbone's
+            features of every image from `set_image_features` (rows as the batches' `reference`/`target`) and
+            trains the image projection on them instead of encoding pixels.
 
     Logs `stage<k>/loss`.
     """
@@ -40,7 +44,8 @@ class CirModule(L.LightningModule):
                  combiner: str, stage: int, temperature: float, lr: float = 3e-4, image_lr: float | None = None,
                  text_lr: float = 3e-5, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
                  freeze_text: bool = True, exclude_reference: bool = False, init: str | None = None,
-                 combiner_inputs: str = "raw") -> None:
+                 combiner_inputs: str = "raw", freeze_image: bool = False,
+                 unlock_image_after: int | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = (ComposedQueryModel.load(Path(init)) if init else
@@ -49,8 +54,11 @@ class CirModule(L.LightningModule):
         self.model.train()
         if freeze_text:
             self.model.towers.text.encoder.requires_grad_(False).eval()
+        if freeze_image:
+            self.model.towers.image.backbone.requires_grad_(False).eval()
         if stage == 2:
             self.model.towers.image.requires_grad_(False).eval()
+        self.register_buffer("image_features", torch.empty(0), persistent=False)
         self.register_buffer("bank", torch.empty(0, self.model.towers.dim), persistent=False)
         self.register_buffer("raw_bank", torch.empty(0, self.model.towers.dim), persistent=False)
         self.task_steps = {f"stage{stage}": 0}
@@ -61,6 +69,10 @@ class CirModule(L.LightningModule):
         `refer_bank`), candidates the L2-normalised ones (their `target_bank`)."""
         self.raw_bank = raw.to(self.raw_bank.device)
         self.bank = F.normalize(self.raw_bank, dim=-1)
+
+    def set_image_features(self, features: Tensor) -> None:
+        """(N, Wi) locked backbone features of the training images, row n for image n (stage 1 without pixels)."""
+        self.image_features = features.to(self.image_features.device)
 
     def encode_texts(self, batch: dict[str, Any]) -> Tensor:
         """(B, D) raw modification-text projections, from precomputed locked features or tokens."""
@@ -75,8 +87,11 @@ class CirModule(L.LightningModule):
         texts = self.encode_texts(batch)
         references = batch["reference"] if hp.exclude_reference else None
         if hp.stage == 1:
-            pixels = torch.cat([batch["reference_pixels"], batch["target_pixels"]])  # (2B, 3, H, W)
-            reference_images, targets = self.model.towers.encode_images(pixels, normalize=False).chunk(2)  # (B, D)
+            towers, rows = self.model.towers, torch.cat([batch["reference"], batch["target"]])  # (2B,)
+            pixels = (torch.cat([batch["reference_pixels"], batch["target_pixels"]])  # (2B, 3, H, W)
+                      if batch["reference_pixels"] is not None else None)
+            features = image_backbone_features(towers, pixels, self.image_features[rows] if pixels is None else None)
+            reference_images, targets = towers.image.projection(features).chunk(2)  # (B, D) raw each
             queries = self.model.compose(reference_images, texts)
             loss = in_batch_loss(queries, F.normalize(targets, dim=-1), hp.temperature, batch["target"], references)
         else:
@@ -87,6 +102,10 @@ class CirModule(L.LightningModule):
         self.task_steps[f"stage{hp.stage}"] += 1
         self.log(f"stage{hp.stage}/loss", loss, prog_bar=True, batch_size=texts.size(0))
         return loss
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.hparams.stage == 1:
+            unlock_when_due(self, self.model.towers)
 
     def configure_optimizers(self) -> dict[str, Any]:
         return tower_optimizer(self, self.model.towers)

@@ -35,11 +35,13 @@ class TeacherEmbeddings:
 class ImageCaptionDataModule(L.LightningDataModule):
     """Shuffled batches (seeded; the last incomplete batch dropped) of
 
-        {"pixel_values": (B, 3, H, W), "tokens": tokens of B·K captions (caption k of image i at row i·K + k),
+        {"pixel_values": (B, 3, H, W) | None, "image_features": (B, Wi) | None,
+         "tokens": tokens of B·K captions (caption k of image i at row i·K + k),
          "text_features": (B·K, Wt) | None, "teacher_texts": (B, Et) | None, "teacher_images": (B, Ei) | None}.
 
     With `text_features` (a locked text tower's features by caption, computed once) batches carry those
-    instead of tokens (`tokens` is None).
+    instead of tokens (`tokens` is None); with `image_features` (a locked image backbone's features by image file,
+    computed once) they carry those instead of pixels (`pixel_values` is None, no image is read).
 
     Where a language has several captions for an image (Flickr8k's five English ones), one is drawn per batch,
     seeded by the batch's indices: the same batch in every run and after a resume.
@@ -48,7 +50,8 @@ class ImageCaptionDataModule(L.LightningDataModule):
     def __init__(self, records: Sequence[ImageCaptionsLike], languages: Sequence[str],
                  preprocess: Callable[[list[Image.Image]], Tensor], tokenize: Callable[[list[str]], dict[str, Any]],
                  batch_size: int, seed: int = 0, teachers: TeacherEmbeddings | None = None,
-                 text_features: dict[str, Tensor] | None = None) -> None:
+                 text_features: dict[str, Tensor] | None = None,
+                 image_features: dict[Path, Tensor] | None = None) -> None:
         super().__init__()
         if len(records) < batch_size:
             raise UserError(f"{len(records)} training images with captions in {list(languages)}: fewer than one "
@@ -56,6 +59,7 @@ class ImageCaptionDataModule(L.LightningDataModule):
         self.records, self.languages = list(records), list(languages)
         self.preprocess, self.tokenize = preprocess, tokenize
         self.batch_size, self.seed, self.teachers, self.text_features = batch_size, seed, teachers, text_features
+        self.image_features = image_features
 
     def train_dataloader(self) -> ResumableDataLoader:
         generator = torch.Generator().manual_seed(self.seed)
@@ -71,8 +75,12 @@ class ImageCaptionDataModule(L.LightningDataModule):
     def collate(self, indices: list[int]) -> dict[str, Any]:
         chosen = self.captions(indices)  # B lists of K captions
         texts = [text for captions in chosen for text in captions]  # B·K, image-major
-        batch = {"pixel_values": self.preprocess([read_rgb(self.records[i].image) for i in indices]),
-                 "tokens": None, "text_features": None, "teacher_texts": None, "teacher_images": None}
+        batch = {"pixel_values": None, "image_features": None, "tokens": None, "text_features": None,
+                 "teacher_texts": None, "teacher_images": None}
+        if self.image_features is None:
+            batch["pixel_values"] = self.preprocess([read_rgb(self.records[i].image) for i in indices])
+        else:
+            batch["image_features"] = torch.stack([self.image_features[self.records[i].image] for i in indices])
         if self.text_features is None:
             batch["tokens"] = self.tokenize(texts)
         else:

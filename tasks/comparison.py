@@ -5,7 +5,8 @@ A variant is a model of the comparison of Li et al. 2024 (arXiv 2410.15035): the
 task, joint training per sampling strategy, and each merge of the per-task models. Compute is what producing it
 cost in training: wall seconds and training samples seen (steps × batch size). A merge counts the per-task
 trainings it merged plus its own seconds and, for Self Positioning, the probe examples of its search. The base
-costs nothing here. Seconds are those a training recorded (its last process, after a resume).
+costs nothing here. Seconds are those a training recorded (its last process, after a resume). With several
+`compare.seeds`, each seed's trained variants lie in folders of their own (`variant_folders`).
 """
 
 from __future__ import annotations
@@ -79,32 +80,53 @@ def merge_compute(folder: Path, trainings: dict[str, Variant],
     return seconds, samples, details
 
 
-def comparison_variants(settings: Settings) -> list[Variant]:
-    """Every variant of the comparison, in table order; UserError naming the first missing model."""
+def variant_folders(settings: Settings, seed: int | None = None) -> dict[str, Path]:
+    """Where the trained variants lie: `train` (a folder per training task), `joint` (joint-<sampling>) and `merge`
+    (a folder per method). `seed` None: the default folders (`train.output`, `compare.joint_output`,
+    `compare.merge_output`); a seed of several: `<compare.seed_output>/seed-<seed>/{train,joint,merge}`."""
     train, compare = settings.params.train, settings.params.compare
+    if seed is None:
+        return {"train": settings.path(train.output), "joint": settings.path(compare.joint_output),
+                "merge": settings.path(compare.merge_output)}
+    root = settings.path(compare.seed_output) / f"seed-{seed}"
+    return {kind: root / kind for kind in ("train", "joint", "merge")}
+
+
+def comparison_variants(settings: Settings, seed: int | None = None) -> list[Variant]:
+    """Every variant of the comparison, in table order, from the folders of `seed` (`variant_folders`); UserError
+    naming the first missing model."""
+    train, compare = settings.params.train, settings.params.compare
+    folders = variant_folders(settings, seed)
+    by_hand = f"`dvc repro pipelines/seeds/dvc.yaml` (seed {seed})" if seed is not None else "`dvc repro`"
     variants = [Variant("base", "base", train.base)]
     trainings = {}
     for name in train.tasks:
-        trainings[name] = _trained(name, "task", settings.path(train.output) / name,
-                                   f"train it with `embedlab train --task {name}` (or `dvc repro`)")
+        trainings[name] = _trained(name, "task", folders["train"] / name,
+                                   f"train it with `embedlab train --task {name}` (or {by_hand})")
     variants += trainings.values()
     for sampling in compare.samplings:
-        folder = settings.path(compare.joint_output) / f"joint-{sampling}"
+        folder = folders["joint"] / f"joint-{sampling}"
         variants.append(_trained(f"joint-{sampling}", "joint", folder,
                                  f"train it with `embedlab train --joint --sampling {sampling} -S train.output="
-                                 f"{compare.joint_output} -S train.max_steps={compare.joint_steps}` (or `dvc repro`)"))
+                                 f"{folders['joint']} -S train.max_steps={compare.joint_steps}` (or {by_hand})"))
     for method in compare.merges:
-        folder = settings.path(compare.merge_output) / method
+        folder = folders["merge"] / method
         if not (folder / "merge.json").is_file() or not (folder / "summary.json").is_file():
             raise UserError(f"merge variant {method!r}: {folder} is missing or incomplete; merge with "
-                            f"`embedlab merge --trained --method {method} --out {compare.merge_output}/{method}` "
-                            "(or `dvc repro`)")
+                            f"`embedlab merge --trained --method {method} --out {folder}` (or {by_hand})")
         seconds, samples, details = merge_compute(folder, trainings, settings.project_dir)
         variants.append(Variant(f"merge-{method}", "merge", str(folder), seconds, samples, details))
     return variants
 
 
-list_variants = task(cache_policy=NO_CACHE, name="list_variants")(comparison_variants)
+def variants_by_seed(settings: Settings) -> dict[int | None, list[Variant]]:
+    """The variants to score: {None: the default folders' variants} for one `compare.seeds`, else {seed: that
+    seed's variants} for each; UserError naming the first missing model."""
+    seeds = settings.params.compare.seeds
+    return {seed: comparison_variants(settings, seed) for seed in (seeds if len(seeds) > 1 else [None])}
+
+
+list_variants = task(cache_policy=NO_CACHE, name="list_variants")(variants_by_seed)
 
 
 def compare_specs(settings: Settings) -> tuple[list[EvalTaskSpec], Path]:

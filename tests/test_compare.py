@@ -123,4 +123,52 @@ def test_missing_variants_and_bad_params_fail_in_one_line(tiny_compare):
     result = runner.invoke(app, ["compare", "-S", "compare.max_seq_length=0"])
     assert result.exit_code == 2 and "compare.max_seq_length: Input should be greater than 0" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert [v.name for v in list_variants.fn(load_settings())][:3] == ["base", "sts", "pairs"]
+    assert [v.name for v in list_variants.fn(load_settings())[None]][:3] == ["base", "sts", "pairs"]
+
+
+def test_several_seeds_score_each_seeds_folders_and_report_mean_and_std(tiny_compare, tiny_model):
+    """`compare.seeds=[1, 2]`: each seed's variants from results/seeds/seed-<s>/ (seed 2's `sts` model differs),
+    every row of every seed in results.json, and per variant the mean and the sample standard deviation, checked
+    by hand: for two values a, b the mean is (a + b) / 2 and the std |a − b| / √2. A missing seed folder is one
+    line naming it and the seeds pipeline."""
+    root, _ = tiny_compare
+    seeds = ["-S", "compare.seeds=[1, 2]", "-S", "compare.merges=[average]", "-S", "compare.seed_output=results/seeds"]
+    missing = runner.invoke(app, ["compare", "--no-track", "-o", "results/compare_seeds", *seeds])
+    assert missing.exit_code == 2 and "seed-1" in missing.stderr and "pipelines/seeds/dvc.yaml" in missing.stderr
+    for seed in (1, 2):
+        folder = root / "results" / "seeds" / f"seed-{seed}"
+        for task in ("sts", "pairs"):
+            perturbed_copy(tiny_model, folder / "train" / task / "model", seed=7 if (seed, task) == (2, "sts") else 1)
+            (folder / "train" / task / "summary.json").write_text(json.dumps(
+                {"steps": 2, "batch_size": 2, "seconds": float(seed)}))
+        joint = folder / "joint" / "joint-proportional"
+        perturbed_copy(tiny_model, joint / "model", seed=3)
+        (joint / "summary.json").write_text(json.dumps({"steps": 4, "batch_size": 2, "seconds": 5.0}))
+        merged = runner.invoke(app, ["merge", "--trained", "--method", "average", "--out",
+                                     f"results/seeds/seed-{seed}/merge/average", "--no-track",
+                                     "-S", f"train.output=results/seeds/seed-{seed}/train"])
+        assert merged.exit_code == 0, merged.output
+    result = runner.invoke(app, ["compare", "--no-track", "-o", "results/compare_seeds", *seeds])
+    assert result.exit_code == 0, result.output
+    out = root / "results" / "compare_seeds"
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    names = ["base", "sts", "pairs", "joint-proportional", "merge-average"]
+    assert [(row["name"], row["seed"]) for row in rows] == [(name, seed) for seed in (1, 2) for name in names]
+    runs = {(row["name"], row["seed"]): row for row in rows}
+    assert runs["sts", 1]["scores"] != runs["sts", 2]["scores"]
+    assert runs["pairs", 1]["scores"] == runs["pairs", 2]["scores"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == names
+    for name in names:
+        for column in [*TASKS, "average"]:
+            a, b = ((runs[name, s]["scores"][column] if column != "average" else runs[name, s]["average"])
+                    for s in (1, 2))
+            assert metrics[name][column] == pytest.approx((a + b) / 2)
+            assert metrics[name][f"{column} std"] == pytest.approx(abs(a - b) / 2 ** 0.5, abs=1e-12)
+    assert metrics["base"]["average std"] == 0 and metrics["sts"]["average std"] > 0
+    assert metrics["sts"]["seconds"] == pytest.approx(1.5) and metrics["sts"]["seeds"] == 2  # mean of 1 s and 2 s
+    table = (out / "report.md").read_text()
+    header = "| variant | kind | TinySTS | ± std | TinyRetrieval | ± std | TinyClassification | ± std | average | ± std |"
+    assert header in table and "training seeds [1, 2]" in table
+    default = json.loads((root / "results" / "compare" / "results.json").read_text())
+    assert "seeds" not in default["settings"]["compare"]  # one seed: the record, and the table, as before

@@ -4,13 +4,11 @@ triplets, score it on the held-out references' triplets and record it in one MLf
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.image_text.triplets import gallery_images, split_by_reference
 from embedlab.tasks.cir import (encode_modifications, score_cir_model, stage_folder, train_cir_stage,
                                 variant_metrics, variant_summary, write_cir_outputs)
@@ -18,12 +16,10 @@ from embedlab.tasks.cir_data import read_cir_triplets
 from embedlab.tasks.tracking import lightning_logger, log_results, log_training, tracked_training
 
 
-class CirRequest(BaseModel):
+class CirRequest(SettingsRequest):
     """Flow parameters: `stage` ('1', '2' or 'both'; default `train_cir.stage`) and -S key=value overrides."""
 
     stage: Literal["1", "2", "both"] | None = None
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list)
     track: bool = True
 
 
@@ -35,7 +31,7 @@ def train_cir(request: CirRequest = CirRequest()) -> dict[str, Any]:
     and model under checkpoints/stage1/); returns metrics.json's content.
     """
     started = time.perf_counter()
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = settings.params.train_cir
     variant = request.stage or params.stage
     triplets = read_cir_triplets(params.triplets, settings.path(params.triplets.path), settings.data_root)

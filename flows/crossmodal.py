@@ -3,13 +3,11 @@ with one objective, score it on the held-out images and record it in MLflow."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.models.objectives import OBJECTIVES
 from embedlab.models.objectives.base import TeacherParams
 from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
@@ -19,21 +17,19 @@ from embedlab.tasks.image_text import read_image_captions, write_image_text_data
 from embedlab.tasks.tracking import log_results, log_training, tracked_training
 
 
-class CrossModalRequest(BaseModel):
+class CrossModalRequest(SettingsRequest):
     """Flow parameters: `objective` (default `train_crossmodal.objective`) or `output` (default
     `prepare_crossmodal.out`), and -S key=value overrides of params.yaml."""
 
     objective: str | None = None
     output: str | None = None
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list)
     track: bool = True
 
 
 @flow(name="prepare-crossmodal")
 def prepare_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[str, Any]:
     """Read the configured caption source, split it by image (seeded), write the dataset. Returns its manifest."""
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = settings.params.prepare_crossmodal
     records, sources = read_image_captions(params, settings.data_root)
     out = settings.path(request.output or params.out)
@@ -46,7 +42,7 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
 
     Writes <output>/<objective>/{model, checkpoints, summary.json, metrics.json}; returns metrics.json's content.
     """
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = settings.params.train_crossmodal
     objective = request.objective or params.objective
     chosen = OBJECTIVES.params(objective, params.objectives.get(objective, {}))
@@ -59,8 +55,7 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
               "objective": objective, "dataset_version": data.version}
     with tracked_training(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir,
                           f"crossmodal train {objective}", logged, out_dir, request.track) as (run_id, logger):
-        summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features,
-                                     settings.cache_dir)
+        summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features)
         for note in summary["notes"]:
             get_run_logger().warning(note)
         if not summary["is_global_zero"]:
@@ -70,9 +65,7 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
         result = {"objective": objective, "dataset": str(data.folder), "dataset_version": data.version,
                   "split": params.eval_split, "images": len(data.splits[params.eval_split]),
                   "languages": params.languages, "train_seconds": summary["seconds"], "steps": summary["steps"],
-                  "batch_size": params.batch_size, "freeze_text": params.freeze_text,
-                  "freeze_image": params.freeze_image, "unlock_image_after": params.unlock_image_after,
-                  "notes": summary["notes"],
+                  "batch_size": params.batch_size, "freeze_text": params.freeze_text, "notes": summary["notes"],
                   "scores": scores}
         metrics_file = write_run_metrics(out_dir, result)
         if run_id:

@@ -3,13 +3,11 @@ with the FDI diagnostics, evaluate on STSBenchmark through the evaluation suite,
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.cse import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
                                 read_eval_pairs, read_eval_sentences, run_dir, run_name, table_run, train_cse,
                                 write_outputs)
@@ -17,15 +15,13 @@ from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
 from embedlab.tasks.tracking import log_results, log_training, tracked_training
 
 
-class CseRequest(BaseModel):
+class CseRequest(SettingsRequest):
     """Flow parameters; `objective` and `data` default to params.yaml's `cse` section. `run` names an entry of
     `cse_table.runs` whose objective, options and paradigm replace the section's (output: its table folder)."""
 
     objective: str | None = None
     run: str | None = None
     data: str | None = None
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
     track: bool = True
 
 
@@ -36,9 +32,7 @@ def cse(request: CseRequest) -> dict[str, Any]:
     Writes <cse.output>/<run name>/{model, checkpoints, summary.json, cse.json, metrics.json, diagnostics.png}
     (with `run`: <cse_table.output>/runs/<run>/...).
     """
-    chosen = {"cse.objective": request.objective, "cse.data": request.data}
-    overrides = request.overrides + [f"{key}={value}" for key, value in chosen.items() if value is not None]
-    settings = load_settings(Path(request.params_file) if request.params_file else None, overrides)
+    settings = request.resolve_settings({"cse.objective": request.objective, "cse.data": request.data})
     params = table_run(settings, request.run) if request.run else settings.params.cse
     check_objective(params)
     train_task, held_out = hold_out(read_cse_data(params, settings), params.diagnostics.holdout,

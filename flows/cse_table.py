@@ -4,29 +4,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.cse_table import cse_table, read_runs, table_rows
 from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
 from embedlab.tasks.results_table import TABLE_FOLDER, write_table
 
 
-class CompareCseRequest(BaseModel):
+class CompareCseRequest(SettingsRequest):
     """Flow parameters; everything else comes from params.yaml's `cse_table`, `cse` and `evaluate` sections."""
 
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
 
 
 @flow(name="compare_cse")
 def compare_cse(request: CompareCseRequest = CompareCseRequest()) -> dict[str, Any]:
     """Returns {"rows": [...], "table": markdown, "outputs": {name: path}}."""
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     cse, evaluate = settings.params.cse, settings.params.evaluate
     runs = read_runs(settings)
     model = load_model(cse.base, evaluate.device, evaluate.batch_size, evaluate.precision, cse.eval_max_seq_length)

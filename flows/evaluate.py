@@ -5,31 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.evaluation import TaskScore, load_model, read_eval_tasks, score_task
 from embedlab.tasks.report import evaluation_table, results_json, results_object
 from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_evaluation
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(SettingsRequest):
     """Flow parameters; anything left empty comes from params.yaml's `evaluate` section."""
 
     model: str | None = None
     tasks: list[str] = Field(default_factory=list)
     task_files: list[str] = Field(default_factory=list)
     output: str | None = None
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
     track: bool = True
 
 
 @flow(name="evaluate")
 def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str, float]]:
     """Evaluate an embedding model on evaluation tasks. Returns {task: {"main_score": ..., metrics...}}."""
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = settings.params.evaluate
     model_spec = request.model if request.model is not None else params.model
     names = request.tasks or ([] if request.task_files else params.tasks)

@@ -3,13 +3,12 @@ evaluation suite's outputs (results.json and the results table: report.md, metri
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
 from embedlab.models.dual_encoder import folder_fingerprint
 from embedlab.tasks.crossmodal import read_image_text_data, score_dual_encoder
@@ -19,21 +18,19 @@ from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_evaluation
 
 
-class EvaluateCrossModalRequest(BaseModel):
+class EvaluateCrossModalRequest(SettingsRequest):
     """Flow parameters: the dual-encoder folder, the task, the output folder."""
 
     model: str
     task: CrossModalEvalSpec = Field(default_factory=CrossModalEvalSpec)
     output: str = "results/evaluate-crossmodal"
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list)
     track: bool = True
 
 
 @flow(name="evaluate-crossmodal")
 def evaluate_crossmodal(request: EvaluateCrossModalRequest) -> dict[str, dict[str, Any]]:
     """Returns {task name: {"main_score": ..., every metric}} as `embedlab evaluate` does."""
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     spec, model_dir = request.task, settings.path(request.model)
     data = read_image_text_data(settings.path(spec.dataset), settings.data_root, spec.languages)
     scores = score_dual_encoder(model_dir, data.splits[spec.split], spec.languages,

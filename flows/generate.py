@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
-from embedlab.config import Settings, load_settings
+from embedlab.config import Settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.generation import complete_all, open_backend, summary_path, write_dataset
 from embedlab.tasks.sentences import check_replies, read_prompt_file, read_source_sentences, sentence_prompt
 from embedlab.tasks.tracking import generation_metrics, log_run
@@ -21,11 +21,9 @@ from embedlab.tasks.triplets import (MLLM, caption_prompts, draw_triplets, encod
                                      read_captions, usable_captions)
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(SettingsRequest):
     """Flow parameters; paths and sizes not given here come from params.yaml's `generate` section."""
 
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
     output: str | None = None
     track: bool = True
 
@@ -49,7 +47,7 @@ def generate_sentences(request: GenerateRequest = GenerateRequest()) -> dict[str
     """Hierarchical sentences for the first `n` source sentences. Returns the summary: rows, rejected by
     reason, calls, cache hits, tokens, seconds."""
     started = time.perf_counter()
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = settings.params.generate.sentences
     template = read_prompt_file(settings.path(params.prompt))
     sentences = read_source_sentences(settings.data_root / params.source, params.n, params.min_words)
@@ -70,7 +68,7 @@ def generate_triplets(request: GenerateRequest = GenerateRequest()) -> dict[str,
     """(reference image, modification text, target image) triplets for every image of the folder. Returns the
     summary: rows, images, images left uncaptioned (`rejected.caption`), calls, tokens, seconds."""
     started = time.perf_counter()
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = settings.params.generate.triplets
     images = list_images(settings.data_root / params.images)
     run_params = params.model_dump()

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
 from embedlab.atomic import atomic_write_text
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.kbqa import ask, demo_pool, load_pool, make_kit, make_llm
 from embedlab.tasks.kbqa_eval import evaluate_style, kbqa_table, summary_row
 from embedlab.tasks.results_table import write_table
@@ -22,11 +21,9 @@ NOTES = ("Demos come from the question file itself, leave-one-out, unless kbqa.d
          "comes from the ontology's domain/range instead of the paper's Freebase check.")
 
 
-class KbqaRequest(BaseModel):
+class KbqaRequest(SettingsRequest):
     """Flow parameters; the rest comes from params.yaml's `kbqa` section."""
 
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list)
     questions: str | None = None
     dataset: str = "grailqa-sample"
     style: str = "code"
@@ -35,7 +32,7 @@ class KbqaRequest(BaseModel):
 
 
 def _setup(request: KbqaRequest):
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     kbqa = settings.params.kbqa
     questions = Path(request.questions) if request.questions else settings.data_root / kbqa.questions
     return settings, questions

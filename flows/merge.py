@@ -3,20 +3,19 @@ probe set of the training tasks), write the folder, record in MLflow."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.models.merging import METHODS
 from embedlab.tasks.merging import (LAMBDA_PLOT, POSITIONING, model_label, read_probe, resolve_model, search_merge,
                                     write_merged_model)
 from embedlab.tasks.tracking import log_merge, log_positioning
 
 
-class MergeRequest(BaseModel):
+class MergeRequest(SettingsRequest):
     """Flow parameters. The method's parameters come from params.yaml's `merge.methods.<method>` and
     `overrides` (e.g. `merge.methods.ties.density=0.3`)."""
 
@@ -24,8 +23,6 @@ class MergeRequest(BaseModel):
     models: list[str] = Field(min_length=1)
     method: str
     out: str
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
     track: bool = True
 
 
@@ -33,7 +30,7 @@ class MergeRequest(BaseModel):
 def merge(request: MergeRequest) -> dict[str, Any]:
     """Merge fine-tuned models sharing the base's architecture. Returns merge.json's record plus tensors, seconds
     (and, for a learned merge, the search's probe examples and seconds)."""
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = METHODS.params(request.method, settings.params.merge.methods.get(request.method, {}))
     base = resolve_model(request.base)
     models = [resolve_model(spec) for spec in request.models]

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
 from embedlab.atomic import atomic_dir
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.prepare import configured_tasks, folder_names, prepare_eval_task, write_index
 
 
-class PrepareRequest(BaseModel):
+class PrepareRequest(SettingsRequest):
     """Flow parameters; the tasks come from params.yaml's `evaluate` section, the folder from `prepare.out`."""
 
     output: str | None = None
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
 
 
 @flow(name="prepare")
@@ -28,7 +24,7 @@ def prepare(request: PrepareRequest = PrepareRequest()) -> dict[str, Any]:
     The output folder is replaced whole only once every task has been read and written, so a
     malformed file leaves the previous output untouched.
     """
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     refs = configured_tasks(settings)
     out_dir = settings.path(request.output or settings.params.prepare.out)
     folders = folder_names([ref.spec.name for ref in refs])

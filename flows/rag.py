@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.models.rag.keywords import keyword_score
 from embedlab.tasks.rag import answer_question, build, build_index, exit_options, make_chat, open_index, open_reranker, read_prompt, read_questions
 from embedlab.tasks.rag_eval import bm25_run, documents_of, early_exit_rows, load_beir, metrics, rerank_run, sample_queries, train_layerwise
@@ -20,11 +20,9 @@ from embedlab.tasks.results_table import ResultsTable, write_table
 from embedlab.tasks.tracking import log_run
 
 
-class RagRequest(BaseModel):
+class RagRequest(SettingsRequest):
     """Flow parameters; everything else comes from params.yaml's `rag` section."""
 
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list)
     corpus: str | None = None
     index: str | None = None
     questions: list[dict[str, Any]] = Field(default_factory=list)
@@ -35,10 +33,6 @@ class RagRequest(BaseModel):
     track: bool = True
 
 
-def _settings(request: RagRequest):
-    return load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
-
-
 def _track(settings, request: RagRequest, name: str, params: dict, metrics_: dict, artifacts: list[Path]) -> None:
     if request.track:
         log_run(settings.tracking_uri, "rag", settings.project_dir, name, params, metrics_, artifacts)
@@ -46,7 +40,7 @@ def _track(settings, request: RagRequest, name: str, params: dict, metrics_: dic
 
 @flow(name="rag_index")
 def rag_index(request: RagRequest) -> dict[str, Any]:
-    settings = _settings(request)
+    settings = request.resolve_settings()
     out = settings.path(request.index or settings.params.rag.index)
     summary = build_index(settings, Path(request.corpus), out)
     _track(settings, request, "rag-index", {"corpus": request.corpus, "tokenizer": settings.params.rag.tokenizer,
@@ -58,7 +52,7 @@ def rag_index(request: RagRequest) -> dict[str, Any]:
 @flow(name="rag_run")
 def rag_run(request: RagRequest) -> dict[str, Any]:
     """Answer every question of the request: records with the answer, six passages and per-stage seconds."""
-    settings = _settings(request)
+    settings = request.resolve_settings()
     index = open_index(settings, settings.path(request.index or settings.params.rag.index))
     reranker = open_reranker(settings)
     chat = make_chat(settings) if request.generate else None
@@ -95,7 +89,7 @@ def _frame(rows: list[dict[str, Any]], key: str):
 @flow(name="rag_evaluate")
 def rag_evaluate(request: RagRequest) -> dict[str, Any]:
     """BM25 route 1 on BEIR data; with a reranker, the reranked metrics and (asked) the early-exit table."""
-    settings = _settings(request)
+    settings = request.resolve_settings()
     rag, ev = settings.params.rag, settings.params.rag.evaluate
     data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries, settings.data_root / ev.qrels)
     start = time.perf_counter()
@@ -141,7 +135,7 @@ def rag_evaluate(request: RagRequest) -> dict[str, Any]:
 @flow(name="rag_train_reranker")
 def rag_train_reranker(request: RagRequest) -> dict[str, Any]:
     """The layer-wise MiniLM cross-encoder on the train qrels (rag.train_reranker.qrels) with BM25 negatives."""
-    settings = _settings(request)
+    settings = request.resolve_settings()
     rag, ev = settings.params.rag, settings.params.rag.evaluate
     data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries,
                      settings.data_root / rag.train_reranker.qrels)

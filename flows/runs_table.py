@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
-from embedlab.config import Params, load_settings
+from embedlab.config import Params
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.cir_report import cir_table, read_variants
 from embedlab.tasks.crossmodal_report import crossmodal_table, read_runs
 from embedlab.tasks.results_table import TABLE_FOLDER, ResultsTable, write_table
@@ -24,18 +24,16 @@ PIPELINES: dict[str, tuple[Callable[[Params], str], Callable[[Path], Any], Calla
 }
 
 
-class RunsTableRequest(BaseModel):
+class RunsTableRequest(SettingsRequest):
     """Flow parameters: the pipeline; its runs' folder comes from params.yaml."""
 
     pipeline: Literal["cir", "crossmodal"]
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
 
 
 @flow(name="compare-runs")
 def compare_runs(request: RunsTableRequest) -> dict[str, Any]:
     """Returns {"table": markdown, "outputs": {name: path}}."""
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     output, read, build = PIPELINES[request.pipeline]
     results_dir = settings.path(output(settings.params))
     table = build(read(results_dir))

@@ -8,20 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.results_table import write_table
 from embedlab.tasks.sql import build_mismatch, evaluate_variant, ex_table, load_questions, make_chat, summary_row
 from embedlab.tasks.tracking import log_run
 
 
-class SqlRequest(BaseModel):
+class SqlRequest(SettingsRequest):
     """Flow parameters; everything else comes from params.yaml's `sql` section. `questions`: a Spider-format
     question file (default: sql.questions under data_root); `dataset`: its name in the table and the output."""
 
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list)
     questions: str | None = None
     dataset: str = "dev"
     output: str | None = None
@@ -30,7 +27,7 @@ class SqlRequest(BaseModel):
 
 @flow(name="sql_mismatch")
 def sql_mismatch(request: SqlRequest = SqlRequest()) -> dict[str, Any]:
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     sql = settings.params.sql
     questions = Path(request.questions) if request.questions else settings.data_root / sql.questions
     return build_mismatch(settings, questions, settings.path(request.output or sql.mismatch))
@@ -39,7 +36,7 @@ def sql_mismatch(request: SqlRequest = SqlRequest()) -> dict[str, Any]:
 @flow(name="sql_evaluate")
 def sql_evaluate(request: SqlRequest = SqlRequest()) -> dict[str, Any]:
     """Returns {"rows": {variant: summary}, "outputs": {name: path}}."""
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     sql = settings.params.sql
     questions = Path(request.questions) if request.questions else settings.data_root / sql.questions
     examples, schemas = load_questions(settings, questions, sql.sample)

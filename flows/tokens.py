@@ -4,13 +4,13 @@ output folder (summary.json, metrics.json, report.md, PNG plots) and records one
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from embedlab.config import Settings, load_settings
+from embedlab.config import Settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.tokens import decode_texts, load_token_model, measure_alignment, read_texts, write_output
 from embedlab.tasks.tokens_report import align_report, decoded_lines, sparse_report, spectrum_report
 from embedlab.tasks.tokens_sparse import (check_depths, decode_task, dense_scores, query_latency,
@@ -19,18 +19,12 @@ from embedlab.tasks.tokens_spectrum import analyse_spectrum
 from embedlab.tasks.tracking import log_run
 
 
-class TokensRequest(BaseModel):
+class TokensRequest(SettingsRequest):
     """Flow parameters; empty fields come from params.yaml's `tokens` section (`overrides` are -S key=value)."""
 
     texts: list[str] = Field(default_factory=list, description="decode: the texts")
     output: str | None = None
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list)
     track: bool = True
-
-
-def settings_of(request: TokensRequest) -> Settings:
-    return load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
 
 
 def _model(settings: Settings, spec: str | None = None) -> Any:
@@ -55,7 +49,7 @@ def _finish(settings: Settings, request: TokensRequest, name: str, default_out: 
 @flow(name="tokens-decode")
 def decode(request: TokensRequest) -> dict[str, Any]:
     """The top-k aligned tokens of each text (summary.json `decoded`)."""
-    settings = settings_of(request)
+    settings = request.resolve_settings()
     chosen = settings.params.tokens
     model = _model(settings)
     decoded = decode_texts(model, request.texts, chosen.k, settings.cache_dir)
@@ -68,7 +62,7 @@ def decode(request: TokensRequest) -> dict[str, Any]:
 @flow(name="tokens-align")
 def align(request: TokensRequest) -> dict[str, Any]:
     """hit@k, local and global alignment over `tokens.align.data`."""
-    settings = settings_of(request)
+    settings = request.resolve_settings()
     chosen = settings.params.tokens
     texts = read_texts(settings, chosen.align.data)
     model = _model(settings)
@@ -83,7 +77,7 @@ def align(request: TokensRequest) -> dict[str, Any]:
 @flow(name="tokens-sparse")
 def sparse(request: TokensRequest) -> dict[str, Any]:
     """Aligned-token sparse retrieval at (doc_k, query_m) and over the sweep, beside exact dense search."""
-    settings = settings_of(request)
+    settings = request.resolve_settings()
     chosen, params = settings.params.tokens.sparse, settings.params.tokens
     loaded = read_retrieval_task(settings, chosen.task)
     model = _model(settings)
@@ -112,7 +106,7 @@ def sparse(request: TokensRequest) -> dict[str, Any]:
 @flow(name="tokens-spectrum")
 def spectrum(request: TokensRequest) -> dict[str, Any]:
     """Spectral analysis between `tokens.spectrum.backbone` and `.embedder` on `.data`."""
-    settings = settings_of(request)
+    settings = request.resolve_settings()
     params, chosen = settings.params.tokens, settings.params.tokens.spectrum
     texts = read_texts(settings, chosen.data)
     backbone = _model(settings, chosen.backbone)

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, Field
 
 from embedlab.atomic import check_output_dir
-from embedlab.config import load_settings
+from embedlab.config.request import SettingsRequest
 from embedlab.tasks.tracking import log_training, tracked_training
 from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(SettingsRequest):
     """Flow parameters: one task by name, or `joint` for all of `train.joint_tasks` (default: every task)."""
 
     task: str | None = None
     joint: bool = False
-    params_file: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="-S key=value overrides of params.yaml")
     track: bool = True
 
 
@@ -36,7 +32,7 @@ def train(request: TrainRequest) -> dict[str, Any]:
     A rerun after an interruption resumes from the last checkpoint; its MLflow run is a new one, and the
     interrupted run ends as KILLED (interrupt, SIGTERM; after kill -9 when the rerun starts) or FAILED (an error).
     """
-    settings = load_settings(Path(request.params_file) if request.params_file else None, request.overrides)
+    settings = request.resolve_settings()
     params = settings.params.train
     names = (params.joint_tasks or list(params.tasks)) if request.joint else [request.task]
     warn_if_unmergeable(params.base)

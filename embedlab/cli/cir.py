@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, running_flow, shown, tracking_on, user_errors,
 )
 from embedlab.errors import UserError
 
@@ -43,7 +43,7 @@ def train_cir(
     from embedlab.flows.cir import CirRequest
     from embedlab.flows.cir import train_cir as train_flow
 
-    request = CirRequest(stage=stage, params_file=params_file(params), overrides=overrides or [],
+    request = CirRequest(stage=stage, settings=settings,
                          track=tracking_on(settings, no_track))
     with running_flow():
         result = train_flow(request)
@@ -71,7 +71,6 @@ def compare_cir(
     from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 
     with running_flow():
-        result = compare_runs(RunsTableRequest(pipeline="cir", params_file=params_file(params),
-                                               overrides=overrides or []))
+        result = compare_runs(RunsTableRequest(pipeline="cir", settings=settings))
     typer.echo(result["table"])
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, stdout_for_json,
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, stdout_for_json,
     tracking_on, user_errors,
 )
 from embedlab.errors import UserError
@@ -40,7 +40,7 @@ def prepare_crossmodal(
     from embedlab.flows.crossmodal import CrossModalRequest
     from embedlab.flows.crossmodal import prepare_crossmodal as prepare_flow
 
-    request = CrossModalRequest(output=output, params_file=params_file(params), overrides=overrides or [])
+    request = CrossModalRequest(output=output, settings=settings)
     with running_flow():
         manifest = prepare_flow(request)
     out = settings.path(output or settings.params.prepare_crossmodal.out)
@@ -76,8 +76,7 @@ def train_crossmodal(
     from embedlab.flows.crossmodal import CrossModalRequest
     from embedlab.flows.crossmodal import train_crossmodal as train_flow
 
-    request = CrossModalRequest(objective=name, params_file=params_file(params),
-                                overrides=overrides or [], track=tracking_on(settings, no_track))
+    request = CrossModalRequest(objective=name, settings=settings, track=tracking_on(settings, no_track))
     with running_flow():
         result = train_flow(request)
     if "scores" in result:
@@ -102,8 +101,7 @@ def compare_crossmodal(
     from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 
     with running_flow():
-        result = compare_runs(RunsTableRequest(pipeline="crossmodal", params_file=params_file(params),
-                                               overrides=overrides or []))
+        result = compare_runs(RunsTableRequest(pipeline="crossmodal", settings=settings))
     typer.echo(result["table"])
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
 
@@ -143,8 +141,7 @@ def evaluate_crossmodal(
     from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest
     from embedlab.flows.evaluate_crossmodal import evaluate_crossmodal as evaluate_flow
 
-    request = EvaluateCrossModalRequest(model=model, task=spec, output=output, overrides=overrides or [],
-                                        params_file=params_file(params), track=tracking_on(settings, no_track))
+    request = EvaluateCrossModalRequest(model=model, task=spec, output=output, settings=settings, track=tracking_on(settings, no_track))
     with running_flow(), stdout_for_json(as_json):
         results = evaluate_flow(request)
     if as_json:

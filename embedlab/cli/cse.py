@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, running_flow, shown, tracking_on, user_errors,
 )
 from embedlab.errors import UserError
 from embedlab.models.losses import CSE_OBJECTIVES
@@ -38,12 +38,10 @@ def run_cse(
     from embedlab.models.model_source import model_source
     from embedlab.tasks.cse import check_data, check_objective, table_run
 
-    chosen = {"cse.objective": objective, "cse.data": data}
-    overrides = (overrides or []) + [f"{key}={value}" for key, value in chosen.items() if value is not None]
     with user_errors():  # run, objective, options, params, data, model and evaluation tasks: before Prefect starts
         if run and objective:
             raise UserError("give --run NAME or --objective NAME, not both (a run names its objective)")
-        settings = load_settings(params, overrides)
+        settings = load_settings(params, overrides or []).with_values({"cse.objective": objective, "cse.data": data})
         chosen_params = table_run(settings, run) if run else settings.params.cse
         check_objective(chosen_params)
         check_data(chosen_params, settings)
@@ -53,7 +51,7 @@ def run_cse(
     from embedlab.flows.cse import CseRequest
     from embedlab.flows.cse import cse as cse_flow
 
-    request = CseRequest(run=run, params_file=params_file(params), overrides=overrides, track=tracking_on(settings, no_track))
+    request = CseRequest(run=run, settings=settings, track=tracking_on(settings, no_track))
     with running_flow():
         summary = cse_flow(request)
     if summary["is_global_zero"]:
@@ -81,6 +79,6 @@ def compare_cse_runs(
     from embedlab.flows.cse_table import CompareCseRequest, compare_cse
 
     with running_flow():
-        result = compare_cse(CompareCseRequest(params_file=params_file(params), overrides=overrides or []))
+        result = compare_cse(CompareCseRequest(settings=settings))
     typer.echo(result["table"])
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")

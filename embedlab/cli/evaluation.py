@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, stdout_for_json,
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, stdout_for_json,
     tracking_on, user_errors,
 )
 
@@ -56,7 +56,7 @@ def evaluate(
     from embedlab.tasks.report import HEADLINE_METRICS
 
     request = EvaluateRequest(model=model, tasks=names, task_files=[str(p) for p in files], output=output,
-                              params_file=params_file(params), overrides=overrides or [],
+                              settings=settings,
                               track=tracking_on(settings, no_track))
     with running_flow(), stdout_for_json(as_json):
         results = evaluate_flow(request)
@@ -89,7 +89,7 @@ def prepare(
     from embedlab.flows.prepare import PrepareRequest
     from embedlab.flows.prepare import prepare as prepare_flow
 
-    request = PrepareRequest(output=output, params_file=params_file(params), overrides=overrides or [])
+    request = PrepareRequest(output=output, settings=settings)
     with running_flow():
         index = prepare_flow(request)
     out_dir = settings.path(output or settings.params.prepare.out)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on,
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on,
     user_errors,
 )
 from embedlab.errors import UserError
@@ -17,11 +16,6 @@ from embedlab.errors import UserError
 
 generate_app = typer.Typer(no_args_is_help=True, help="Generate training data with an LLM or MLLM (papers 9 and 6).")
 app.add_typer(generate_app, name="generate")
-
-
-def _path_override(key: str, path: Path) -> str:
-    """`-S key=<absolute path>`, quoted so that YAML reads any path as a string."""
-    return f"{key}={json.dumps(str(path.expanduser().resolve()))}"
 
 
 def _print_generated(summary: dict, output: Path) -> None:
@@ -44,13 +38,9 @@ def generate_sentences(
     from embedlab.models.generation.backend import require_model
     from embedlab.tasks.sentences import load_source_sentences, read_prompt_file
 
-    overrides = list(overrides or [])
-    if source is not None:
-        overrides.append(_path_override("generate.sentences.source", source))
-    if n is not None:
-        overrides.append(f"generate.sentences.n={n}")
     with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
-        settings = load_settings(params, overrides)
+        settings = load_settings(params, overrides or []).with_values(
+            {"generate.sentences.source": cwd_path(source), "generate.sentences.n": n})
         chosen = settings.params.generate
         load_source_sentences(settings.data_root / chosen.sentences.source, 1, chosen.sentences.min_words)
         read_prompt_file(settings.path(chosen.sentences.prompt))
@@ -59,8 +49,7 @@ def generate_sentences(
     from embedlab.flows.generate import GenerateRequest
     from embedlab.flows.generate import generate_sentences as sentences_flow
 
-    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=cwd_path(output),
-                              track=tracking_on(settings, no_track))
+    request = GenerateRequest(settings=settings, output=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():
         summary = sentences_flow(request)
     _print_generated(summary, settings.path(cwd_path(output) or chosen.sentences.output))
@@ -80,14 +69,10 @@ def generate_triplets(
     from embedlab.models.generation.backend import require_model
     from embedlab.tasks.triplets import MLLM, find_images, load_captions
 
-    overrides = list(overrides or [])
-    if images is not None:
-        overrides.append(_path_override("generate.triplets.images", images))
-    if captions is not None:
-        overrides.append("generate.triplets.captions=mllm" if captions == MLLM
-                         else _path_override("generate.triplets.captions", Path(captions)))
     with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
-        settings = load_settings(params, overrides)
+        settings = load_settings(params, overrides or []).with_values(
+            {"generate.triplets.images": cwd_path(images),
+             "generate.triplets.captions": captions if captions == MLLM else cwd_path(captions)})
         chosen = settings.params.generate
         images_found = find_images(settings.data_root / chosen.triplets.images)
         if chosen.triplets.captions == MLLM:
@@ -101,8 +86,7 @@ def generate_triplets(
     from embedlab.flows.generate import GenerateRequest
     from embedlab.flows.generate import generate_triplets as triplets_flow
 
-    request = GenerateRequest(params_file=params_file(params), overrides=overrides, output=cwd_path(output),
-                              track=tracking_on(settings, no_track))
+    request = GenerateRequest(settings=settings, output=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():
         summary = triplets_flow(request)
     _print_generated(summary, settings.path(cwd_path(output) or chosen.triplets.output))

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import (NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown,
+from embedlab.cli.app import (NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown,
                               stdout_for_json, tracking_on, user_errors)
 
 kbqa_app = typer.Typer(no_args_is_help=True, help="KB-Coder: KBQA by code-style in-context learning (paper 10).")
@@ -90,7 +90,7 @@ def run(
         path = _check(settings, questions)
         if style not in STYLES:
             raise UserError(f"--style: unknown prompt style {style!r} (known: {', '.join(STYLES)})")
-    request = KbqaRequest(params_file=params_file(params), overrides=list(overrides or []), questions=str(path),
+    request = KbqaRequest(settings=settings, questions=str(path),
                           style=style, output=cwd_path(output))
     with running_flow():
         summary = kbqa_run(request)
@@ -113,7 +113,7 @@ def evaluate(
     with user_errors():
         settings = load_settings(params, list(overrides or []))
         path = _check(settings, questions)
-    request = KbqaRequest(params_file=params_file(params), overrides=list(overrides or []), questions=str(path),
+    request = KbqaRequest(settings=settings, questions=str(path),
                           dataset=dataset, output=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():
         summary = kbqa_evaluate(request)

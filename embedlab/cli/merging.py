@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on,
+    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on,
     user_errors,
 )
 from embedlab.errors import UserError
@@ -65,7 +65,7 @@ def merge(
     from embedlab.flows.merge import merge as merge_flow
 
     request = MergeRequest(base=base, models=model, method=method, out=cwd_path(out),
-                           params_file=params_file(params), overrides=overrides, track=tracking_on(settings, no_track))
+                           settings=settings, track=tracking_on(settings, no_track))
     with running_flow():
         summary = merge_flow(request)
     typer.echo(f"merged {len(model)} models with {method} {summary['params']} "
@@ -83,7 +83,7 @@ def compare_command(
     (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.tasks.comparison import compare_specs, variants_by_seed
+    from embedlab.tasks.comparison import compare_specs, comparison_variants
 
     output = cwd_path(output)
     with user_errors():  # params, the suite, every variant's folder and the output are checked before Prefect starts
@@ -92,12 +92,12 @@ def compare_command(
         for method in settings.params.compare.merges:
             METHODS.check(method)
         compare_specs(settings)
-        variants_by_seed(settings)
+        comparison_variants(settings)
 
     from embedlab.flows.compare import CompareRequest
     from embedlab.flows.compare import compare as compare_flow
 
-    request = CompareRequest(output=output, params_file=params_file(params), overrides=overrides or [],
+    request = CompareRequest(output=output, settings=settings,
                              track=tracking_on(settings, no_track))
     with running_flow():
         result = compare_flow(request)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on, user_errors
 
 rag_app = typer.Typer(no_args_is_help=True, help="EasyRAG: dual-route BM25, layer-wise reranking, LLM answers (paper 2).")
 app.add_typer(rag_app, name="rag")
@@ -66,7 +66,7 @@ def index(
         source = corpus.expanduser().absolute()
         read_documents(source)
         check_output_dir(settings.path(cwd_path(output) or rag.index), [source])
-    request = RagRequest(params_file=params_file(params), overrides=list(overrides or []), corpus=str(source),
+    request = RagRequest(settings=settings, corpus=str(source),
                          index=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():
         summary = rag_index(request)
@@ -93,7 +93,7 @@ def ask(
         _check_query_side(settings, cwd_path(index_))
         if not no_answer:
             require_model(settings.params.rag.llm, "rag.llm")
-    request = RagRequest(params_file=params_file(params), overrides=list(overrides or []), index=cwd_path(index_),
+    request = RagRequest(settings=settings, index=cwd_path(index_),
                          questions=[{"id": 1, "query": question, "document": document}], generate=not no_answer,
                          track=False)
     with running_flow():
@@ -126,7 +126,7 @@ def run(
         if not no_answer:
             require_model(settings.params.rag.llm, "rag.llm")
     out = cwd_path(output) or str(Path(settings.params.rag.output) / "run")
-    request = RagRequest(params_file=params_file(params), overrides=list(overrides or []), index=cwd_path(index_),
+    request = RagRequest(settings=settings, index=cwd_path(index_),
                          questions=items, output=out, generate=not no_answer, track=tracking_on(settings, no_track))
     with running_flow():
         result = rag_run(request)
@@ -158,7 +158,7 @@ def evaluate(
             _check_query_side(settings, cwd_path(index_))
         if rerank:
             open_reranker(settings)
-    request = RagRequest(params_file=params_file(params), overrides=list(overrides or []), index=cwd_path(index_),
+    request = RagRequest(settings=settings, index=cwd_path(index_),
                          output=cwd_path(output), rerank=rerank, early_exit_table=early_exit_table,
                          track=tracking_on(settings, no_track))
     with running_flow():
@@ -186,7 +186,7 @@ def train_reranker(
         rag = settings.params.rag
         model_source(rag.train_reranker.base)
         check_output_dir(settings.path(cwd_path(output) or rag.rerank.model))
-    request = RagRequest(params_file=params_file(params), overrides=list(overrides or []), output=cwd_path(output),
+    request = RagRequest(settings=settings, output=cwd_path(output),
                          track=tracking_on(settings, no_track))
     with running_flow():
         summary = rag_train_reranker(request)

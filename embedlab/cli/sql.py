@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on, user_errors
 
 sql_app = typer.Typer(no_args_is_help=True, help="Text-to-SQL agent with a value retriever and an error detector (paper 3).")
 app.add_typer(sql_app, name="sql")
@@ -70,7 +70,7 @@ def evaluate(
         read_template(settings)
         path = questions.expanduser().absolute() if questions else settings.data_root / settings.params.sql.questions
         load_questions(settings, path, 1)
-    request = SqlRequest(params_file=params_file(params), overrides=list(overrides or []), questions=str(path),
+    request = SqlRequest(settings=settings, questions=str(path),
                          dataset=dataset, output=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():
         summary = sql_evaluate(request)
@@ -91,7 +91,7 @@ def build_mismatch(
 
     with user_errors():
         settings = load_settings(params, list(overrides or []))
-    request = SqlRequest(params_file=params_file(params), overrides=list(overrides or []),
+    request = SqlRequest(settings=settings,
                          questions=str(questions.expanduser().absolute()) if questions else None, output=cwd_path(output))
     with running_flow():
         summary = sql_mismatch(request)

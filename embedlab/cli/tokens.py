@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, params_file, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on, user_errors
 from embedlab.models.tokens import HEADS
 
 tokens_app = typer.Typer(no_args_is_help=True, help="Decode embeddings into aligned tokens (paper 5): decode, align, "
@@ -31,9 +31,8 @@ def _run(command: str, flow_name: str, chosen: dict[str, Any], output: str | Non
     from embedlab.models.model_source import model_source
 
     output = cwd_path(output)
-    all_overrides = (overrides or []) + [f"{key}={value}" for key, value in chosen.items() if value is not None]
     with user_errors():
-        settings = load_settings(params, all_overrides)
+        settings = load_settings(params, overrides or []).with_values(chosen)
         section = settings.params.tokens
         HEADS.params(section.head, section.head_options, where="tokens.head_options")
         model_source(section.model)
@@ -53,8 +52,8 @@ def _run(command: str, flow_name: str, chosen: dict[str, Any], output: str | Non
         default = {"decode": "results/tokens/decode", "align": section.align.output,
                    "sparse": section.sparse.output, "spectrum": section.spectrum.output}[command]
         check_output_dir(settings.path(output or default), [settings.data_root])
-    request = flows.TokensRequest(texts=texts or [], output=output, params_file=params_file(params),
-                                  overrides=all_overrides, track=tracking_on(settings, no_track))
+    request = flows.TokensRequest(texts=texts or [], output=output, settings=settings,
+                                  track=tracking_on(settings, no_track))
     with running_flow():
         summary = getattr(flows, flow_name)(request)
     typer.echo(f"wrote {shown(settings.path(output or default))}", err=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, params_file, running_flow, shown, tracking_on, user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, running_flow, shown, tracking_on, user_errors,
 )
 from embedlab.errors import UserError
 
@@ -29,14 +29,13 @@ def train(
     from embedlab.models.model_source import model_source
     from embedlab.train_tasks import check_files, check_names
 
-    chosen = {"train.base": base, "train.sampling": sampling, "train.alpha": alpha}
-    overrides = (overrides or []) + [f"{key}={value}" for key, value in chosen.items() if value is not None]
     with user_errors():  # names, losses and params are checked before Prefect starts
         if joint == (task is not None):
             raise UserError("give either --task NAME or --joint")
         if not joint and (sampling or alpha is not None):
             raise UserError("--sampling and --alpha apply to --joint training only")
-        settings = load_settings(params, overrides)
+        settings = load_settings(params, overrides or []).with_values(
+            {"train.base": base, "train.sampling": sampling, "train.alpha": alpha})
         if not settings.params.train.tasks:
             raise UserError(f"no params.yaml in {Path.cwd()}: run from the project folder or give --params"
                             if settings.params_file is None else f"{settings.params_file} defines no train.tasks")
@@ -48,8 +47,7 @@ def train(
     from embedlab.flows.train import TrainRequest
     from embedlab.flows.train import train as train_flow
 
-    request = TrainRequest(task=task, joint=joint, params_file=params_file(params),
-                           overrides=overrides, track=tracking_on(settings, no_track))
+    request = TrainRequest(task=task, joint=joint, settings=settings, track=tracking_on(settings, no_track))
     with running_flow():
         summary = train_flow(request)
     if summary["is_global_zero"]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embedlab.config.cir import TrainCirParams, TripletSourceParams
 from embedlab.config.crossmodal import PrepareCrossModalParams, TrainCrossModalParams
@@ -54,14 +54,24 @@ class Params(Section):
     rag: RagParams = Field(default_factory=RagParams)
 
 
-class Settings:
-    """Validated params, the folder that relative paths in them start from, and the params file read (None when
-    there was none and the built-in defaults apply)."""
+class Settings(BaseModel):
+    """Validated params, the folder that relative paths in them start from, the params file read (None when
+    there was none and the built-in defaults apply) and the data root, resolved once (`EMBEDLAB_DATA_ROOT`, else
+    `data_root` from the project folder). A pydantic model, so a flow request carries it as the CLI validated it
+    (`embedlab.config.request.SettingsRequest`) and the flow reads params.yaml no second time."""
 
-    def __init__(self, params: Params, project_dir: Path, params_file: Path | None = None):
-        self.params = params
-        self.project_dir = project_dir
-        self.params_file = params_file
+    model_config = ConfigDict(frozen=True)
+
+    params: Params
+    project_dir: Path
+    params_file: Path | None = None
+    data_root: Path
+
+    @classmethod
+    def build(cls, params: Params, project_dir: Path, params_file: Path | None = None) -> Settings:
+        """Settings with the data root resolved now."""
+        root = (project_dir / Path(os.environ.get(DATA_ROOT_ENV) or params.data_root).expanduser()).resolve()
+        return cls(params=params, project_dir=project_dir, params_file=params_file, data_root=root)
 
     def path(self, value: str | Path) -> Path:
         path = Path(value).expanduser()
@@ -77,10 +87,6 @@ class Settings:
         return folder
 
     @property
-    def data_root(self) -> Path:
-        return self.path(os.environ.get(DATA_ROOT_ENV) or self.params.data_root).resolve()
-
-    @property
     def cache_dir(self) -> Path:
         return self.path(self.params.cache_dir)
 
@@ -88,6 +94,18 @@ class Settings:
     def tracking_uri(self) -> str:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or self.params.tracking.tracking_uri
         return uri or f"sqlite:///{self.path('mlflow.db').resolve()}"
+
+    def with_values(self, values: dict[str, Any]) -> Settings:
+        """These settings with typed values set by dotted key (a command's own options, e.g. `{"train.base":
+        path}`; None leaves a value as it is), validated as params.yaml is: UserError naming the key. They win
+        over params.yaml, its profiles and -S, as -S wins over params.yaml."""
+        chosen = {key: value for key, value in values.items() if value is not None}
+        if not chosen:
+            return self
+        raw = self.params.model_dump(exclude_unset=True)
+        for key, value in chosen.items():
+            _set_dotted(raw, key, value)
+        return Settings.build(_validated(raw, None), self.project_dir, self.params_file)
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -155,12 +173,19 @@ def load_settings(params_file: Path | None = None, overrides: list[str] = ()) ->
     for key, value in parsed:
         _set_dotted(raw, key, value)
     _apply_profiles(raw, parsed, path)
+    params = _validated(raw, path)
+    if path.is_file():
+        return Settings.build(params, path.resolve().parent, path.resolve())
+    return Settings.build(params, Path.cwd())
+
+
+def _validated(raw: dict[str, Any], path: Path | None) -> Params:
+    """`raw` as Params; UserError `<file>: <key>: <problem> (got <value>)` (without the file for a command's own
+    option)."""
     try:
-        params = Params.model_validate(raw)
+        return Params.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"{path}: {key}: {first['msg']} (got {first.get('input')!r})") from None
-    if path.is_file():
-        return Settings(params, path.resolve().parent, path.resolve())
-    return Settings(params, Path.cwd())
+        where = f"{path}: " if path else ""
+        raise UserError(f"{where}{key}: {first['msg']} (got {first.get('input')!r})") from None

@@ -2,7 +2,9 @@
 suite, write one table with the compute each cost, record a parent MLflow run with a child per variant.
 
 The variants are produced beforehand: `dvc repro` runs the chain prepare → train (per task) → train_joint →
-merge → compare; by hand, `embedlab train` and `embedlab merge --trained` (see the README).
+merge → compare; by hand, `embedlab train` and `embedlab merge --trained` (see the README). Several
+`compare.seeds` compare every variant per seed (mean ± std): `dvc repro pipelines/seeds/dvc.yaml` trains each seed
+into `<compare.seed_output>/seed-<s>/` and ends with this flow.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.compare_report import comparison_row, comparison_table, results_json
+from embedlab.tasks.compare_report import comparison_row, comparison_seeds_table, comparison_table, results_json
 from embedlab.tasks.comparison import list_variants, load_variant, read_compare_tasks
 from embedlab.tasks.evaluation import score_task
 from embedlab.tasks.results_table import write_table
@@ -30,7 +32,8 @@ class CompareRequest(SettingsRequest):
 def settings_record(settings: Any) -> dict[str, Any]:
     """What the table was made with: the compare section, the training and merge settings, the evaluation device."""
     train, compare = settings.params.train, settings.params.compare
-    return {"compare": compare.model_dump(exclude={"profiles"}),
+    seeds = {} if len(compare.seeds) > 1 else {"seeds", "seed_output"}  # one seed: the record of before
+    return {"compare": compare.model_dump(exclude={"profiles", *seeds}),
             "train": train.model_dump(exclude={"profiles", "tasks"}),
             "train_tasks": {name: spec.model_dump(exclude={"files", "description"}, exclude_defaults=True)
                             for name, spec in train.tasks.items()},
@@ -40,24 +43,31 @@ def settings_record(settings: Any) -> dict[str, Any]:
 
 @flow(name="compare")
 def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
-    """Score every variant on the suite; returns {"rows": [...], "table": markdown, "outputs": {name: path}}."""
+    """Score every variant on the suite, once per seed of `compare.seeds` where there are several (each seed's
+    models from its own folders); returns {"rows": [...], "table": markdown, "outputs": {name: path}}, every row
+    of a several-seed comparison carrying its `seed`."""
     settings = request.resolve_settings()
     evaluate, compare_params = settings.params.evaluate, settings.params.compare
+    several = len(compare_params.seeds) > 1
     variants = list_variants(settings)
     suite = read_compare_tasks(settings)
     rows = []
-    for variant in variants:
-        start = time.perf_counter()
-        model = load_variant(variant, evaluate.device, evaluate.batch_size, evaluate.precision,
-                             compare_params.max_seq_length)
-        scores = [score_task(model, item, settings.cache_dir) for item in suite]
-        rows.append(comparison_row(variant, scores, time.perf_counter() - start))
-        get_run_logger().info(f"{variant.name}: " + "  ".join(f"{s.name}={s.main_score:.4f}" for s in scores))
+    for seed, seed_variants in variants.items():
+        for variant in seed_variants:
+            start = time.perf_counter()
+            model = load_variant(variant, evaluate.device, evaluate.batch_size, evaluate.precision,
+                                 compare_params.max_seq_length)
+            scores = [score_task(model, item, settings.cache_dir) for item in suite]
+            rows.append(comparison_row(variant, scores, time.perf_counter() - start)
+                        | ({"seed": seed} if several else {}))
+            get_run_logger().info(f"{variant.name}{f' (seed {seed})' if several else ''}: "
+                                  + "  ".join(f"{s.name}={s.main_score:.4f}" for s in scores))
     record = settings_record(settings)
-    table = comparison_table(rows, record)
+    table = (comparison_seeds_table if several else comparison_table)(rows, record)
     outputs = write_table(table, settings.path(request.output or compare_params.output),
                           {"results.json": results_json(rows, record)})
     if request.track:
         tracking = settings.params.tracking
-        log_comparison(settings.tracking_uri, tracking.experiment, settings.project_dir, rows, record, outputs)
+        logged = [row | {"name": f"{row['name']}-seed{row['seed']}"} for row in rows] if several else rows
+        log_comparison(settings.tracking_uri, tracking.experiment, settings.project_dir, logged, record, outputs)
     return {"rows": rows, "table": table.markdown(), "outputs": {name: str(path) for name, path in outputs.items()}}

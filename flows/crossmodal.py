@@ -55,7 +55,8 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
               "objective": objective, "dataset_version": data.version}
     with tracked_training(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir,
                           f"crossmodal train {objective}", logged, out_dir, request.track) as (run_id, logger):
-        summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features)
+        summary = train_dual_encoder(data.splits["train"], params, objective, teachers, out_dir, logger, text_features,
+                                     settings.cache_dir)
         for note in summary["notes"]:
             get_run_logger().warning(note)
         if not summary["is_global_zero"]:
@@ -65,7 +66,9 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
         result = {"objective": objective, "dataset": str(data.folder), "dataset_version": data.version,
                   "split": params.eval_split, "images": len(data.splits[params.eval_split]),
                   "languages": params.languages, "train_seconds": summary["seconds"], "steps": summary["steps"],
-                  "batch_size": params.batch_size, "freeze_text": params.freeze_text, "notes": summary["notes"],
+                  "batch_size": params.batch_size, "freeze_text": params.freeze_text,
+                  "freeze_image": params.freeze_image, "unlock_image_after": params.unlock_image_after,
+                  "notes": summary["notes"],
                   "scores": scores}
         metrics_file = write_run_metrics(out_dir, result)
         if run_id:

@@ -77,13 +77,35 @@ def tracking_on(settings: Any, no_track: bool) -> bool:
     return False
 
 
+# The commands that run Prefect flows (through `running_flow`): `main` starts their temporary Prefect server
+# in the background before anything else, so that its start-up overlaps the command's imports and checks.
+FLOW_COMMANDS = frozenset({
+    ("evaluate",), ("prepare",), ("train",), ("merge",), ("compare",),
+    ("generate", "sentences"), ("generate", "triplets"), ("cse", "run"), ("cse", "compare"),
+    ("crossmodal", "prepare"), ("crossmodal", "train"), ("crossmodal", "compare"), ("crossmodal", "evaluate"),
+    ("cir", "train"), ("cir", "compare"), ("tokens", "decode"), ("tokens", "align"), ("tokens", "sparse"),
+    ("tokens", "spectrum"), ("sql", "evaluate"), ("sql", "build-mismatch"), ("kbqa", "run"), ("kbqa", "evaluate"),
+    ("rag", "index"), ("rag", "ask"), ("rag", "run"), ("rag", "evaluate"), ("rag", "train-reranker"),
+})
+
+
+def runs_flows(argv: list[str]) -> bool:
+    """Whether the command line (`sys.argv[1:]`) names a command of `FLOW_COMMANDS` and does not ask for --help.
+    The root's only options are -v/--verbose, so a command's path is the first one or two other words."""
+    if "--help" in argv:
+        return False
+    words = [arg for arg in argv if arg not in ("-v", "--verbose")]
+    return tuple(words[:1]) in FLOW_COMMANDS or tuple(words[:2]) in FLOW_COMMANDS
+
+
 @contextmanager
 def running_flow() -> Iterator[None]:
-    """Run a flow inside: its Prefect server is started first (`embedlab.flow_server`), user errors end in one
-    line, and a Ctrl-C ends the command at once with `error: interrupted` and exit status 130 (see `main`)."""
-    from embedlab.flow_server import start_flow_server
+    """Run a flow inside: it reports to the configured Prefect server or the command's temporary one
+    (`embedlab.flow_server`, waited for here), user errors end in one line, and a Ctrl-C ends the command at once
+    with `error: interrupted` and exit status 130 (see `main`)."""
+    from embedlab.flow_server import use_flow_server
 
-    start_flow_server()
+    use_flow_server()
     with user_errors():
         yield
 

@@ -54,9 +54,10 @@ test: install  ## default suite: unit + integration (real Prefect, MLflow, DVC, 
 test-slow: models  ## only the slow tests (full SciFact with the real MiniLM, longer training, Qwen2.5-Coder)
 	$(PYTHON) -m pytest -q -m slow
 
-bench: install  ## speed ratios measured side by side: embedding cache (warm/cold), training (ours/sentence-transformers)
+bench: install  ## speed ratios measured side by side: embedding cache (warm/cold), training and encoding (ours/sentence-transformers)
 	$(PYTHON) benchmarks/embedding_cache.py
 	$(PYTHON) benchmarks/train_throughput.py
+	$(PYTHON) benchmarks/encode_throughput.py --int8
 
 clean:
 	rm -rf .cache results data/prepared

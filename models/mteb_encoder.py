@@ -24,9 +24,9 @@ class SentenceEncoder:
     """Satisfies mteb's `EncoderProtocol` so that mteb's own evaluators score our models.
 
     mteb hands `encode` a DataLoader in fixed-size batches; padding then follows the longest text of
-    each arbitrary batch. Here all texts of the request are gathered and given to
-    `SentenceTransformer.encode` at once, which sorts them by length (batches of similar lengths,
-    little padding) and shows a progress bar. Results come back in input order.
+    each arbitrary batch. Here all texts of the request are gathered, tokenized once and encoded in
+    batches sorted by token count (little padding; `embedlab.models.sorted_encode`), with a progress
+    bar. Results come back in input order.
 
     Args:
         model: the loaded encoder.
@@ -82,14 +82,12 @@ class SentenceEncoder:
         return self.cache.get_or_compute(keys, lambda missing: self.encode_uncached([by_key[k] for k in missing], prompt))
 
     def encode_uncached(self, texts: list[str], prompt: str | None = None) -> np.ndarray:
-        """Run the model on `texts` (after `prompt`), length-sorted in batches. Returns float32 [N, D]."""
-        return self.model.encode(
-            texts,
-            prompt=prompt,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar and len(texts) > self.batch_size,
-            convert_to_numpy=True,
-        ).astype(np.float32, copy=False)
+        """Run the model on `texts` (after `prompt`) in batches sorted by token count, each text tokenized once
+        (`embedlab.models.sorted_encode`). Returns float32 [N, D]."""
+        from embedlab.models.sorted_encode import encode_sorted
+
+        return encode_sorted(self.model, texts, self.batch_size, prompt,
+                             show_progress_bar=self.show_progress_bar and len(texts) > self.batch_size)
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
         return self.model.similarity(embeddings1, embeddings2)

@@ -21,7 +21,8 @@ class EvaluateParams(Section):
     source: Literal["local", "hub"] = Field("local", description="local files under data_root, or mteb's Hub datasets")
     batch_size: int = Field(64, gt=0)
     device: str = "auto"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
+        "auto", description="auto: bf16 on CUDA, fp32 on CPU; int8: Linear layers dynamically quantised (CPU only)")
     output: str = "results/runs"  # each ad-hoc evaluation: <output>/evaluate-<time>/ (the DVC stage passes -o)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import UserError
-from embedlab.models.generation.backend import Prompt, build_backend, require_model
+from embedlab.models.generation.backend import Prompt, Usage, build_backend, require_model
 from embedlab.models.generation.cache import ResponseCache, complete_cached
 from embedlab.models.kbqa.endpoint import Store, open_store
 from embedlab.models.kbqa.execute import Attempt, answer
@@ -46,16 +46,18 @@ def cached_encoder(spec: str, cache_dir: Path) -> Callable[[list[str]], np.ndarr
 
 def make_llm(spec: Any, cache_dir: Path) -> Llm:
     """The one place KB-Coder talks to an LLM: one user message -> `spec.n` samples (temperature, seeds from the
-    spec), every reply stored in the response cache (a rerun costs no calls)."""
+    spec), every reply stored in the response cache (a rerun costs no calls); `.usage` counts the calls made."""
     require_model(spec, "kbqa.llm")
     backend = build_backend(spec, "text", "kbqa.llm")
     cache = ResponseCache(cache_dir / "generate")
 
     def complete(message: str) -> list[str]:
-        [reply], _ = complete_cached(backend, [Prompt((("user", message),))], cache)
+        [reply], usage = complete_cached(backend, [Prompt((("user", message),))], cache)
+        complete.usage.add(usage)  # type: ignore[attr-defined]
         return list(reply.samples or (reply.text,))
 
     complete.identity = backend.identity()  # type: ignore[attr-defined]
+    complete.usage = Usage()  # type: ignore[attr-defined]
     return complete
 
 

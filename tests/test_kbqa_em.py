@@ -72,6 +72,21 @@ def test_answer_f1_by_hand():
     assert answer_f1(set(), {"a"}) == 0.0 and answer_f1(set(), set()) == 1.0 and answer_f1({"a"}, {"a"}) == 1.0
 
 
+def test_summary_intervals_and_seconds_by_hand():
+    from embedlab.tasks.kbqa_eval import summary_row, wilson
+
+    # Wilson 95 %: 0 of 32 -> (0, z^2 / (n + z^2)) = 3.8416 / 35.8416; 16 of 32 -> 0.5 -/+ 0.183345 / 1.12005
+    assert wilson(0, 32) == pytest.approx((0.0, 0.107183), abs=1e-6)
+    assert wilson(16, 32) == pytest.approx((0.336306, 0.663694), abs=1e-6)
+    records = [{"em": em, "f1": None, "all_bad": bad, "first_bad": bad, "format_errors": 3 * bad, "samples": 3,
+                "level": "i.i.d.", "seconds": seconds}
+               for em, bad, seconds in [(True, False, 10.0), (False, True, 20.0), (False, False, None)]]
+    row = summary_row(records)
+    assert row["EM"] == pytest.approx(1 / 3) and row["FER"] == pytest.approx(1 / 3)
+    assert (row["FER 95% low"], row["FER 95% high"]) == pytest.approx(wilson(1, 3))
+    assert row["bad samples"] == pytest.approx(3 / 9) and row["s/question"] == pytest.approx(15.0)
+
+
 def _perturbations(expr) -> list:
     """Wrong direction (an R dropped, or a forward relation reversed), ARGMAX <-> ARGMIN, COUNT dropped."""
     text = render(expr)

@@ -50,7 +50,7 @@ class EmbeddingModule(L.LightningModule):
         task_losses: task name -> (loss name, scale); the batch's "task" picks the loss.
         loss_options: task name -> extra keyword options of its loss (e.g. the paradigm components of
             `embedlab.models.losses.paradigm`); none by default.
-        lr, warmup_ratio, weight_decay: AdamW with linear warm-up then linear decay to 0 at max_steps.
+        lr, warmup_ratio, weight_decay: AdamW (fused) with linear warm-up then linear decay to 0 at max_steps.
         pooling, normalize, max_seq_length: see `build_encoder`.
 
     Logs `train/loss`, `train/loss/<task>` and the realised task mix `train/mix/<task>` (share of steps).
@@ -92,7 +92,9 @@ class EmbeddingModule(L.LightningModule):
              "weight_decay": self.hparams.weight_decay},
             {"params": [p for n, p in self.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
         ]
-        optimizer = torch.optim.AdamW(groups, lr=self.hparams.lr)
+        # Fused AdamW (one kernel over all tensors; on the CPU ~3x faster than the default per-tensor loop), as the
+        # Hugging Face trainer uses by default since torch 2.8. Same update as AdamW up to float rounding.
+        optimizer = torch.optim.AdamW(groups, lr=self.hparams.lr, fused=True)
         total = max(1, self.trainer.max_steps)
         scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(self.hparams.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -32,6 +32,9 @@ from embedlab.models.sql.spider import Example, Schema, database_path, read_exam
 from embedlab.models.sql.tools import Database
 from embedlab.tasks.results_table import ResultsTable
 
+TIME_NOTE = ("s/question: wall seconds of the agent loop when the prediction was made. Replies come through the "
+             "response cache, so a reply made before (turn 1 is the same prompt in every variant) costs ~0 s: the "
+             "variants after the first count only their own extra turns.")
 MISMATCH_NOTE = ("The mismatch set is a deterministic Spider-Mismatch-STYLE set built from Spider dev "
                  "(`embedlab sql build-mismatch`), not the paper's Spider-Mismatch, which is unreleased.")
 
@@ -180,7 +183,7 @@ def summary_row(records: list[dict]) -> dict[str, Any]:
 def ex_table(rows: dict[str, dict[str, Any]], llm: str, dataset: str) -> ResultsTable:
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "variant"
-    note = MISMATCH_NOTE if "mismatch" in dataset else ""
+    note = (MISMATCH_NOTE + " " if "mismatch" in dataset else "") + TIME_NOTE
     return ResultsTable(frame, f"Text-to-SQL execution accuracy ({dataset})", "EX",
                         formats={c: ".1%" for c in frame.columns if c.startswith("EX")} |
                         {"turns": ".2f", "s/question": ".1f"},

@@ -34,7 +34,8 @@ def encode_sorted(model: SentenceTransformer, texts: list[str], batch_size: int,
             chunk = texts[start:start + CHUNK]
             features = model.preprocess(chunk, prompt=prompt)
             if "attention_mask" not in features:
-                embeddings = model.encode(chunk, prompt=prompt, batch_size=batch_size, convert_to_numpy=True)
+                embeddings = model.encode(chunk, prompt=prompt, batch_size=batch_size, show_progress_bar=False,
+                                          convert_to_numpy=True)
                 parts.append((torch.arange(start, start + len(chunk)), embeddings.astype(np.float32, copy=False)))
                 bar.update(-(-len(chunk) // batch_size))
                 continue

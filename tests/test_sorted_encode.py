@@ -59,6 +59,22 @@ def test_prompt_and_chunk_boundaries_agree(minilm, real_texts, monkeypatch):
     agree(encode_sorted(minilm, real_texts, batch_size=4, prompt="query: "), reference)
 
 
+def test_a_model_without_attention_mask_is_left_to_encode():
+    """Static embeddings (token ids and offsets, no mask): nothing to sort by; the texts go to `encode` as given."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from transformers import AutoTokenizer
+
+    from embedlab.models.model_source import bundled_minilm_path
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_minilm_path())).backend_tokenizer
+    model = SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_dim=8)], device="cpu")
+    texts = ["a dog", "the cat sat on the mat", "x", "two words", "a longer sentence than the others here"]
+    reference = model.encode(texts, batch_size=2, convert_to_numpy=True)
+    assert np.array_equal(encode_sorted(model, texts, batch_size=2), reference)
+
+
 def test_no_texts(minilm):
     assert encode_sorted(minilm, [], batch_size=8).shape == (0, 0)
 

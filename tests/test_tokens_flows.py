@@ -108,12 +108,12 @@ def test_spectrum_between_a_model_and_its_fine_tune(tiny_model, project, tmp_pat
 
 
 @pytest.mark.parametrize("args, message", [
-    (["decode", "-t", "x", "--head", "tide"], "error: params.yaml: tokens.head: Value error, unknown decoding head "
+    (["decode", "-t", "x", "--head", "tide"], "error: tokens.head: Value error, unknown decoding head "
                                               "'tide'; did you mean 'tied'?"),
     (["align", "--data", "stbs"], "error: unknown text set 'stbs'; did you mean 'stsb'?"),
     (["decode", "-t", "x", "-S", "tokens.head_options={source: x}"], "error: tokens.head_options: decoding head "
                                                                      "'tied': source: Extra inputs are not permitted"),
-    (["sparse", "-K", "0"], "error: params.yaml: tokens.sparse.doc_k: Input should be greater than 0"),
+    (["sparse", "-K", "0"], "error: tokens.sparse.doc_k: Input should be greater than 0"),
 ])
 def test_bad_input_fails_in_one_line_before_any_work(args, message, project):
     result = runner.invoke(app, ["tokens", *args])

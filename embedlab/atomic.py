@@ -46,12 +46,20 @@ def remove_stale_temps(target: Path) -> None:
     for sibling in target.parent.iterdir():
         match = pattern.match(sibling.name)
         if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
+            if sibling.name.endswith(".old") and not owned_or_empty(sibling):
+                continue  # a swap only sets aside a folder it may replace, so this one is a user's: left alone
             if sibling.name.endswith(".old") and not target.exists():  # killed between the two renames of a swap
                 os.replace(sibling, target)
             elif sibling.is_dir() and not sibling.is_symlink():
                 shutil.rmtree(sibling, ignore_errors=True)
             else:
                 sibling.unlink(missing_ok=True)
+
+
+def owned_or_empty(folder: Path) -> bool:
+    """True for a path that is not a folder, a folder embedlab wrote (its marker inside) or an empty folder: the
+    only folders embedlab may replace, set aside or remove."""
+    return not folder.is_dir() or folder.is_symlink() or (folder / OWNED_MARKER).is_file() or not any(folder.iterdir())
 
 
 def check_output_dir(target: Path, inputs: Iterable[Path] = ()) -> None:
@@ -72,7 +80,7 @@ def check_output_dir(target: Path, inputs: Iterable[Path] = ()) -> None:
                             "choose another output folder")
     if Path.cwd().resolve().is_relative_to(where):
         raise UserError(f"output folder {target} contains the working folder; choose another output folder")
-    if target.is_dir() and not (target / OWNED_MARKER).is_file() and any(target.iterdir()):
+    if target.is_dir() and not owned_or_empty(target):
         raise UserError(f"output folder {target} already exists and was not written by embedlab (no {OWNED_MARKER} "
                         "in it); choose another output folder, or empty or remove it yourself")
     _check_writable(target)

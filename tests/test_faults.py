@@ -345,7 +345,20 @@ def test_an_output_left_aside_by_a_swap_killed_midway_is_put_back(tmp_path):
     aside = tmp_path / f".out.{dead}.old"  # the old output, renamed away; the new one never renamed in
     aside.mkdir()
     (aside / "results.json").write_text("{}")
+    (aside / OWNED_MARKER).write_text("written by embedlab")  # a swap only sets aside a folder embedlab may replace
     (tmp_path / ".out.12.notes.tmp").write_text("a user's file, not one of ours")
     remove_stale_temps(tmp_path / "out")
     assert (tmp_path / "out" / "results.json").read_text() == "{}" and not aside.exists()
     assert (tmp_path / ".out.12.notes.tmp").exists()
+
+
+def test_a_users_folder_named_like_a_set_aside_output_is_left_alone(tmp_path):
+    from embedlab.atomic import remove_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    users = tmp_path / f".out.{dead}.old"  # the name a swap uses, but no embedlab marker: not ours
+    users.mkdir()
+    (users / "thesis.tex").write_text("mine")
+    remove_stale_temps(tmp_path / "out")
+    assert (users / "thesis.tex").read_text() == "mine" and not (tmp_path / "out").exists()

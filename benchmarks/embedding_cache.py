@@ -15,7 +15,7 @@ from pathlib import Path
 
 from embedlab.config import load_settings
 from embedlab.eval_tasks.loading import load_tasks
-from embedlab.tasks.evaluation import load_model, score_task
+from embedlab.tasks.evaluate import load_model, score_eval_task
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
             timings, results = [], []
             for _ in range(2):
                 start = time.perf_counter()
-                results.append(score_task.fn(model, task, Path(cache)))
+                results.append(score_eval_task.fn(model, task, Path(cache)))
                 timings.append(time.perf_counter() - start)
             cold, warm = timings
             # Repeated texts are encoded in different padded batches on the cold run (float noise ~1e-7);

@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 from embedlab.config.request import SettingsRequest
 from embedlab.tasks.compare_report import comparison_row, comparison_seeds_table, comparison_table, results_json
 from embedlab.tasks.comparison import list_variants, load_variant, read_compare_tasks
-from embedlab.tasks.evaluation import score_task
+from embedlab.tasks.evaluate import score_eval_tasks
 from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_comparison
 
@@ -57,7 +57,7 @@ def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
             start = time.perf_counter()
             model = load_variant(variant, evaluate.device, evaluate.batch_size, evaluate.precision,
                                  compare_params.max_seq_length)
-            scores = [score_task(model, item, settings.cache_dir) for item in suite]
+            scores = score_eval_tasks(model, suite, settings.cache_dir)
             rows.append(comparison_row(variant, scores, time.perf_counter() - start)
                         | ({"seed": seed} if several else {}))
             get_run_logger().info(f"{variant.name}{f' (seed {seed})' if several else ''}: "

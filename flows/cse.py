@@ -11,7 +11,7 @@ from embedlab.config.request import SettingsRequest
 from embedlab.tasks.cse import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
                                 read_eval_pairs, read_eval_sentences, run_dir, run_name, table_run, train_cse,
                                 write_outputs)
-from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
+from embedlab.tasks.evaluate import load_model, read_eval_tasks, score_eval_tasks
 from embedlab.tasks.tracking import log_results, log_training, tracked_training
 
 
@@ -52,7 +52,7 @@ def cse(request: CseRequest) -> dict[str, Any]:
         model = load_model(summary["model"], evaluate.device, evaluate.batch_size, evaluate.precision,
                            params.eval_max_seq_length)
         tasks = read_eval_tasks(params.evaluate, [], settings.data_root, "local")
-        summary["scores"] = {s.name: s.main_score for s in (score_task(model, t, settings.cache_dir) for t in tasks)}
+        summary["scores"] = {s.name: s.main_score for s in score_eval_tasks(model, tasks, settings.cache_dir)}
         summary.update(objective=params.objective, data=params.data, loss_options=loss_options(params),
                        held_out_pairs=len(held_out), eval_pairs=len(eval_pairs))
         outputs = [*write_outputs(summary, out_dir),

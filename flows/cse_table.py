@@ -10,7 +10,7 @@ from prefect import flow
 
 from embedlab.config.request import SettingsRequest
 from embedlab.tasks.cse_table import cse_table, read_runs, table_rows
-from embedlab.tasks.evaluation import load_model, read_eval_tasks, score_task
+from embedlab.tasks.evaluate import load_model, read_eval_tasks, score_eval_tasks
 from embedlab.tasks.results_table import TABLE_FOLDER, write_table
 
 
@@ -27,7 +27,7 @@ def compare_cse(request: CompareCseRequest = CompareCseRequest()) -> dict[str, A
     runs = read_runs(settings)
     model = load_model(cse.base, evaluate.device, evaluate.batch_size, evaluate.precision, cse.eval_max_seq_length)
     tasks = read_eval_tasks(cse.evaluate, [], settings.data_root, "local")
-    base = {s.name: s.main_score for s in (score_task(model, t, settings.cache_dir) for t in tasks)}
+    base = {s.name: s.main_score for s in score_eval_tasks(model, tasks, settings.cache_dir)}
     rows = table_rows(cse.base, base, runs)
     record = cse.model_dump(exclude={"profiles", "objective", "options", "paradigm"})
     table = cse_table(rows, record)

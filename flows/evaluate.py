@@ -1,4 +1,5 @@
-"""The evaluation flow: read tasks, load the model, score each task with mteb, write outputs, record in MLflow."""
+"""The evaluation flow: read tasks, score each task with mteb (scores of unchanged inputs come from the score cache,
+without loading the model), write outputs, record in MLflow."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from prefect import flow
 from pydantic import Field
 
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.evaluation import TaskScore, load_model, read_eval_tasks, score_task
+from embedlab.tasks.evaluate import ScoringModel, read_eval_tasks, score_eval_tasks
 from embedlab.tasks.report import evaluation_table, results_json, results_object
 from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_evaluation
@@ -33,14 +34,15 @@ def evaluate(request: EvaluateRequest = EvaluateRequest()) -> dict[str, dict[str
     names = request.tasks or ([] if request.task_files else params.tasks)
     task_files = [Path(p) for p in request.task_files] or [settings.path(p) for p in params.task_files]
 
-    loaded_tasks = read_eval_tasks(names, task_files, settings.data_root, params.source)
-    model = load_model(model_spec, params.device, params.batch_size, params.precision)
-    scores: list[TaskScore] = [score_task(model, item, settings.cache_dir) for item in loaded_tasks]
+    eval_tasks = read_eval_tasks(names, task_files, settings.data_root, params.source)
+    model = ScoringModel(model_spec, params.device, params.batch_size, params.precision)
+    scores = score_eval_tasks(model, eval_tasks, settings.cache_dir)
+    fingerprint = scores[0].model_fingerprint  # one model scored them all, in this run or a cached one
     out_dir = settings.path(request.output) if request.output else settings.run_folder(params.output, "evaluate")
-    outputs = write_table(evaluation_table(model_spec, model.fingerprint, scores), out_dir,
+    outputs = write_table(evaluation_table(model_spec, fingerprint, scores), out_dir,
                           {"results.json": results_json(scores)})
     if request.track:
         tracking = settings.params.tracking
         log_evaluation(settings.tracking_uri, tracking.experiment, settings.project_dir, model_spec,
-                       model.fingerprint, scores, outputs)
+                       fingerprint, scores, outputs)
     return results_object(scores)

@@ -1,27 +1,81 @@
-"""Loading a sentence encoder (see `model_source` for what a model spec may name) and fingerprinting it."""
+"""Loading a sentence encoder (see `model_source` for what a model spec may name), fingerprinting it, and naming it
+by the content of its files without loading it (`model_files_sha256`, `precision_name`).
+
+torch and sentence-transformers are imported by the functions that load or fingerprint a model only, so that code
+which merely names a model (a cached evaluation) never imports them.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-
-import torch
-from sentence_transformers import SentenceTransformer
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from embedlab.errors import UserError
 from embedlab.models.device import resolve_device
 from embedlab.models.model_source import model_source
 
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+def precision_name(precision: str, device: str) -> str:
+    """The precision `load_encoder(spec, device, precision)` loads weights in: `auto` is bf16 on CUDA and fp32
+    elsewhere; `fp32`, `bf16`, `fp16`, `int8` are taken as given.
+
+    Without importing torch where the answer is known without it: an explicit device, or `auto` with a CPU-only
+    torch build (its version ends in `+cpu`). Otherwise torch says whether CUDA is there (`resolve_device`).
+    """
+    if precision != "auto":
+        return precision
+    if device == "auto" and metadata.version("torch").endswith("+cpu"):
+        return "fp32"
+    return "bf16" if resolve_device(device).startswith("cuda") else "fp32"
 
 
 def resolve_precision(precision: str, device: str) -> torch.dtype:
-    """`auto` is bf16 on CUDA and fp32 elsewhere; `fp32`, `bf16`, `fp16` are taken as given."""
-    if precision == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return DTYPES[precision]
+    """The torch dtype of `precision_name(precision, device)` (`fp32`, `bf16` or `fp16`)."""
+    import torch
+
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    return dtypes[precision_name(precision, device)]
+
+
+def model_folder(spec: str) -> Path | None:
+    """The local folder `spec` loads from (see `model_source`): a catalogue model's or a given folder, or a Hub id's
+    snapshot in the local Hugging Face cache; None for a Hub id not downloaded yet."""
+    source = model_source(spec)
+    if Path(source).is_dir():
+        return Path(source)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(source, local_files_only=True))
+    except LocalEntryNotFoundError:
+        return None
+
+
+def model_files_sha256(folder: Path) -> str:
+    """sha256 over every file below `folder` (weights, configurations, tokenizer; hidden files and folders left
+    out), each as its relative path then its content's sha256, in sorted path order. 64 hex digits.
+
+    Names a model by what it loads from, before and without loading it: any changed weight or configuration
+    gives another digest. The real all-MiniLM-L6-v2 folder (91 MB) takes about 0.1 s.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        with path.open("rb") as handle:
+            content = hashlib.file_digest(handle, "sha256").hexdigest()
+        digest.update(f"{relative.as_posix()}\0{content}\n".encode())
+    return digest.hexdigest()
 
 
 def load_encoder(spec: str, device: str = "auto", precision: str = "fp32") -> SentenceTransformer:
@@ -36,6 +90,9 @@ def load_encoder(spec: str, device: str = "auto", precision: str = "fp32") -> Se
     if precision == "int8" and (device not in ("auto", "cpu") or resolve_device(device) != "cpu"):
         raise UserError(f"precision int8 (dynamic quantisation) runs on the CPU only; the device is {device!r} "
                         "(set it to 'cpu')")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
     device = resolve_device(device)
     try:
         model = SentenceTransformer(source, device=device)
@@ -57,6 +114,8 @@ def fingerprint(model: SentenceTransformer) -> str:
     Two folders holding the same weights and pooling share a fingerprint; any change to a weight,
     the pooling, normalisation or max_seq_length gives a new one. Returns 16 hex digits.
     """
+    import torch
+
     digest = hashlib.sha256()
     for index, module in enumerate(model):
         config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}

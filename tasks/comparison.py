@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from embedlab.config import Settings
 from embedlab.errors import UserError, unknown_name
-from embedlab.eval_tasks.loading import LoadedTask, load_task
+from embedlab.eval_tasks.loading import EvalTask, load_task
 from embedlab.eval_tasks.registry import read_task_file
 from embedlab.eval_tasks.spec import EvalTaskSpec
 from embedlab.tasks.prepare import TASK_FILE
@@ -158,7 +158,7 @@ def compare_specs(settings: Settings) -> tuple[list[EvalTaskSpec], Path]:
 
 
 @task(cache_policy=NO_CACHE)
-def read_compare_tasks(settings: Settings) -> list[LoadedTask]:
+def read_compare_tasks(settings: Settings) -> list[EvalTask]:
     """Read and validate the evaluation suite (see `compare_specs`) before any model is loaded."""
     specs, base_dir = compare_specs(settings)
     return [load_task(spec, base_dir) for spec in specs]
@@ -166,11 +166,11 @@ def read_compare_tasks(settings: Settings) -> list[LoadedTask]:
 
 @task(cache_policy=NO_CACHE)
 def load_variant(variant: Variant, device: str, batch_size: int, precision: str, max_seq_length: int | None) -> Any:
-    """A variant's encoder for scoring (`embedlab.tasks.evaluation.LoadedModel`), reading at most
+    """A variant's encoder for scoring (`embedlab.tasks.evaluate.LoadedModel`), reading at most
     `max_seq_length` tokens (None: the model's own), fingerprinted as loaded."""
     from embedlab.models.encoder import fingerprint, load_encoder
     from embedlab.models.mteb_encoder import SentenceEncoder
-    from embedlab.tasks.evaluation import LoadedModel
+    from embedlab.tasks.evaluate import LoadedModel
 
     model = load_encoder(variant.model, device, precision)
     if max_seq_length is not None:

@@ -22,7 +22,7 @@ from embedlab.config import Settings
 from embedlab.errors import UserError
 from embedlab.eval_tasks.loading import file_sha256, load_task
 from embedlab.eval_tasks.normalise import normalised_rows, normalised_spec
-from embedlab.eval_tasks.registry import TaskRef, resolve_tasks
+from embedlab.eval_tasks.registry import EvalTaskRef, resolve_tasks
 from embedlab.eval_tasks.spec import EvalTaskSpec
 
 TASK_FILE = "tasks.yaml"
@@ -39,7 +39,7 @@ class PreparedTask:
     files: dict[str, dict[str, Any]]
 
 
-def resolve_configured_tasks(settings: Settings) -> list[TaskRef]:
+def resolve_configured_tasks(settings: Settings) -> list[EvalTaskRef]:
     """The tasks of params.yaml (`evaluate.tasks` and every task of `evaluate.task_files`), resolved by name."""
     params = settings.params.evaluate
     if params.source != "local":
@@ -73,13 +73,13 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _source_path(ref: TaskRef, role: str) -> Path:
+def _source_path(ref: EvalTaskRef, role: str) -> Path:
     path = Path(ref.spec.files[role].path).expanduser()
     return path if path.is_absolute() else ref.base_dir / path
 
 
 @task(cache_policy=NO_CACHE)
-def prepare_eval_task(ref: TaskRef, out_dir: Path, folder: str) -> PreparedTask:
+def prepare_eval_task(ref: EvalTaskRef, out_dir: Path, folder: str) -> PreparedTask:
     """Read and validate one task's files, then write them normalised under `out_dir / folder`."""
     loaded = load_task(ref.spec, ref.base_dir)
     paths, files = {}, {}

@@ -33,11 +33,15 @@ def results_json(scores: list[Any]) -> str:
 
 
 def evaluation_table(model: str, fingerprint: str, scores: list[Any]) -> ResultsTable:
-    """| task | metric | main score | <headline metrics any task has> |; charted: the main score."""
+    """| task | metric | main score | <headline metrics any task has> |; charted: the main score. The intro names the
+    tasks whose scores were read from the score cache (their seconds are those of the run that computed them)."""
     headline = [k for k in HEADLINE_METRICS if any(k in s.scores for s in scores)]
     frame = pd.DataFrame([{"metric": s.main_score_name, "main_score": s.main_score,
                            **{k: s.scores.get(k, math.nan) for k in headline}} for s in scores],
                          index=pd.Index([s.name for s in scores], name="task"))
     seconds = sum(s.seconds for s in scores)
+    cached = [s.name for s in scores if s.cached]
+    from_cache = f" Read from the score cache: {', '.join(cached)}." if cached else ""
     return ResultsTable(frame, f"Evaluation of `{model}`", "main_score", headers={"main_score": "main score"},
-                        intro=f"Model fingerprint `{fingerprint}`; {len(scores)} task(s), {seconds:.1f} s of scoring.")
+                        intro=f"Model fingerprint `{fingerprint}`; {len(scores)} task(s), {seconds:.1f} s of scoring."
+                              + from_cache)

@@ -21,7 +21,7 @@ from embedlab.eval_tasks.readers import read_rows
 from embedlab.models.tokens import alignment
 from embedlab.models.tokens.decode import check_depth, token_ids, top_tokens
 from embedlab.models.tokens.heads import Decoder, load_head
-from embedlab.tasks.evaluation import LoadedModel, load_scoring_model
+from embedlab.tasks.evaluate import LoadedModel, load_scoring_model
 
 
 @dataclass

@@ -17,7 +17,7 @@ from scipy import sparse
 
 from embedlab.config import Settings, TokensParams
 from embedlab.errors import UserError
-from embedlab.eval_tasks.loading import LoadedTask, load_task
+from embedlab.eval_tasks.loading import EvalTask, load_task
 from embedlab.eval_tasks.registry import resolve_tasks
 from embedlab.models.retrieval.dense import DenseRetriever
 from embedlab.models.retrieval.metrics import ndcg_at_k, recall_of_judged
@@ -61,7 +61,7 @@ def retrieval_task_ref(settings: Settings, name: str) -> Any:
 
 
 @task(cache_policy=NO_CACHE)
-def read_retrieval_task(settings: Settings, name: str) -> LoadedTask:
+def read_retrieval_task(settings: Settings, name: str) -> EvalTask:
     """Read and validate the retrieval task `name` (corpus, queries, qrels)."""
     ref = retrieval_task_ref(settings, name)
     return load_task(ref.spec, ref.base_dir)
@@ -77,7 +77,7 @@ def check_depths(params: TokensParams, vocab_size: int) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def decode_task(model: TokenModel, loaded: LoadedTask, max_k: int, max_m: int, cache_dir: Path) -> Decoded:
+def decode_task(model: TokenModel, loaded: EvalTask, max_k: int, max_m: int, cache_dir: Path) -> Decoded:
     """Embed the corpus and the judged queries (cached), keep each document's top `max_k` and each query's top
     `max_m` aligned tokens."""
     corpus, queries, qrels = loaded.data["corpus"], loaded.data["queries"], loaded.data["qrels"]

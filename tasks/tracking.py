@@ -87,7 +87,9 @@ def tracked_run(tracking_uri: str, experiment: str, run_name: str, project_dir: 
 @task(cache_policy=NO_CACHE)
 def log_evaluation(tracking_uri: str, experiment: str, project_dir: Path, model: str, fingerprint: str,
                    scores: list[Any], outputs: dict[str, Path]) -> str:
-    """Record one evaluation: params (model, tasks, data hashes), metrics per task, the output files. Returns the run id."""
+    """Record one evaluation: params (model, tasks, data hashes), metrics per task, the output files, and the tag
+    `embedlab.cached_tasks`: the tasks whose scores came from the score cache (comma-separated; empty: none).
+    Returns the run id."""
     names = [s.name for s in scores]
     shown_tasks = ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
     with tracked_run(tracking_uri, experiment, f"evaluate {Path(model).name} · {shown_tasks}", project_dir) as run:
@@ -95,6 +97,7 @@ def log_evaluation(tracking_uri: str, experiment: str, project_dir: Path, model:
         for s in scores:
             params.update({f"data.{s.name}.{role}": digest for role, digest in s.file_hashes.items()})
         mlflow.log_params(params)
+        mlflow.set_tag("embedlab.cached_tasks", ",".join(s.name for s in scores if s.cached))
         metrics = {}
         for s in scores:
             metrics[metric_name(s.name, "main_score")] = s.main_score

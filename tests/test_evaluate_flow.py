@@ -12,7 +12,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from conftest import DATA_ROOT
-from embedlab.eval_tasks.loading import LoadedTask, load_task
+from embedlab.eval_tasks.loading import EvalTask, load_task
 from embedlab.eval_tasks.mteb_tasks import to_mteb_task
 from embedlab.eval_tasks.registry import read_task_file
 from embedlab.eval_tasks.spec import EvalTaskSpec
@@ -20,7 +20,7 @@ from embedlab.flows.evaluate import EvaluateRequest, evaluate
 from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.mteb_encoder import SentenceEncoder
 from embedlab.models.search import faiss_search_model
-from embedlab.tasks.evaluation import load_model, score_task
+from embedlab.tasks.evaluate import load_model, score_eval_task
 
 
 def test_flow_scores_every_task_type_and_records_an_mlflow_run(project, tiny_model, small_tasks):
@@ -107,10 +107,10 @@ def test_second_evaluation_of_an_unchanged_model_encodes_nothing(tmp_path, tiny_
     loaded.encoder = CountingEncoder(loaded.encoder.model, "tiny", show_progress_bar=False)
     task = read_task_file(small_tasks)[0]
     data = load_task(task, small_tasks.parent)
-    first = score_task.fn(loaded, data, tmp_path)
+    first = score_eval_task.fn(loaded, data, tmp_path)
     assert CountingEncoder.encoded > 0
     CountingEncoder.encoded = 0
-    second = score_task.fn(loaded, data, tmp_path)
+    second = score_eval_task.fn(loaded, data, tmp_path)
     assert CountingEncoder.encoded == 0 and second.scores == first.scores
     assert list((tmp_path / "embeddings" / loaded.fingerprint).glob("*.entry"))  # the cache's checked blocks
 
@@ -125,7 +125,7 @@ def test_cached_retrieval_reads_each_document_once_with_its_title(tmp_path, tiny
             return super().encode_uncached(texts, prompt)
 
     spec = EvalTaskSpec(name="T", type="retrieval", files={r: {"path": "x.jsonl"} for r in ("corpus", "queries", "qrels")})
-    task = LoadedTask(spec, {"corpus": {"d1": {"title": "Title", "text": "body one"}, "d2": {"title": "", "text": "two"}},
+    task = EvalTask(spec, {"corpus": {"d1": {"title": "Title", "text": "body one"}, "d2": {"title": "", "text": "two"}},
                              "queries": {"q1": "query"}, "qrels": {"q1": {"d1": 1}}}, {})
     encoder = Spy(load_encoder(str(tiny_model), "cpu"), "tiny", show_progress_bar=False).cached(tmp_path)
     mteb.evaluate(faiss_search_model(encoder), to_mteb_task(task), cache=None, co2_tracker=False,

@@ -42,11 +42,12 @@ def evaluate(
         if chosen.source == "local":
             load_tasks(names, files, settings.data_root)
         else:
-            from embedlab.tasks.evaluation import hub_task
+            from embedlab.tasks.evaluate import hub_task
 
             [hub_task(name) for name in names]
         source = model_source(model if model is not None else chosen.model)
-        resolve_device(chosen.device)
+        if chosen.device != "auto":  # `auto` cannot be wrong; checking a named device imports torch
+            resolve_device(chosen.device)
         inputs = [settings.data_root, *files, *([Path(source)] if Path(source).exists() else [])]
         output = output or str(settings.run_folder(chosen.output, "evaluate"))
         check_output_dir(Path(output), inputs)

@@ -15,7 +15,7 @@ from embedlab.eval_tasks.spec import OPTIONAL_COLUMNS, ROLES, EvalTaskSpec
 
 
 @dataclass
-class LoadedTask:
+class EvalTask:
     """A task spec with its data read and checked.
 
     `data` by type:
@@ -45,7 +45,7 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
         raise DataError(path, f"column {column!r} must be a number, got {text!r}", line) from None
 
 
-def load_task(spec: EvalTaskSpec, base_dir: Path) -> LoadedTask:
+def load_task(spec: EvalTaskSpec, base_dir: Path) -> EvalTask:
     """Read and validate every file of `spec`; relative paths are taken from `base_dir`."""
     paths = {role: _resolve(base_dir, file.path) for role, file in spec.files.items()}
 
@@ -59,7 +59,7 @@ def load_task(spec: EvalTaskSpec, base_dir: Path) -> LoadedTask:
     if spec.sample:
         data = sample_data(spec, data)
     hashes = {role: file_sha256(path) for role, path in paths.items()}
-    return LoadedTask(spec=spec, data=data, file_hashes=hashes)
+    return EvalTask(spec=spec, data=data, file_hashes=hashes)
 
 
 def _kept(size: int, count: int, seed: int) -> list[int]:
@@ -99,7 +99,7 @@ def sample_data(spec: EvalTaskSpec, data: dict[str, Any]) -> dict[str, Any]:
     return {"corpus": corpus, "queries": {q: data["queries"][q] for q in query_ids}, "qrels": qrels}
 
 
-def load_tasks(names: list[str], task_files: list[Path], data_root: Path) -> list[LoadedTask]:
+def load_tasks(names: list[str], task_files: list[Path], data_root: Path) -> list[EvalTask]:
     """Resolve the named tasks and task files (see `resolve_tasks`), then read and validate each one."""
     return [load_task(ref.spec, ref.base_dir) for ref in resolve_tasks(names, task_files, data_root)]
 

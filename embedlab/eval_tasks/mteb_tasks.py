@@ -1,4 +1,4 @@
-"""Turning a LoadedTask into an mteb task whose evaluator scores it, so scores are mteb's by construction."""
+"""Turning an EvalTask into an mteb task whose evaluator scores it, so scores are mteb's by construction."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
 
-from embedlab.eval_tasks.loading import LoadedTask
+from embedlab.eval_tasks.loading import EvalTask
 
 _ABSTASK = {
     "sts": (AbsTaskSTS, "STS", "t2t"),
@@ -31,7 +31,7 @@ def _label_ids(splits: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]
     return {split: {**columns, "label": [index[x] for x in columns["label"]]} for split, columns in splits.items()}
 
 
-def to_mteb_dataset(task: LoadedTask) -> Any:
+def to_mteb_dataset(task: EvalTask) -> Any:
     """The in-memory dataset in the layout mteb's evaluator of this task type reads."""
     kind, data = task.spec.type, task.data
     if kind == "retrieval":
@@ -56,7 +56,7 @@ def to_mteb_dataset(task: LoadedTask) -> Any:
     return DatasetDict({split: Dataset.from_dict(columns) for split, columns in _label_ids(data).items()})
 
 
-def _metadata(task: LoadedTask) -> TaskMetadata:
+def _metadata(task: EvalTask) -> TaskMetadata:
     spec = task.spec
     _, mteb_type, category = _ABSTASK[spec.type]
     return TaskMetadata(
@@ -72,7 +72,7 @@ def _metadata(task: LoadedTask) -> TaskMetadata:
     )
 
 
-def to_mteb_task(task: LoadedTask) -> mteb.AbsTask:
+def to_mteb_task(task: EvalTask) -> mteb.AbsTask:
     """An mteb task instance with `task`'s data in place of the Hub download.
 
     Tasks with `mteb_task` set keep mteb's own class: its metadata and protocol (for example the classifier

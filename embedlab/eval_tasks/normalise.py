@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedlab.eval_tasks.loading import LoadedTask
+from embedlab.eval_tasks.loading import EvalTask
 from embedlab.eval_tasks.spec import ROLES, EvalTaskSpec, FileSpec
 
 # JSON key of each role column in the retrieval files (BEIR's names); other types use the column names.
@@ -27,7 +27,7 @@ RETRIEVAL_KEYS: dict[str, dict[str, str]] = {
 }
 
 
-def normalised_rows(task: LoadedTask) -> dict[str, list[dict[str, Any]]]:
+def normalised_rows(task: EvalTask) -> dict[str, list[dict[str, Any]]]:
     """Role -> the rows of its normalised file, in the order `load_task` read them."""
     data = task.data
     if task.spec.type == "retrieval":

@@ -15,7 +15,7 @@ from embedlab.eval_tasks.spec import EvalTaskSpec, TaskFile
 
 
 @dataclass(frozen=True)
-class TaskRef:
+class EvalTaskRef:
     """A task spec and the folder its relative file paths start from."""
 
     spec: EvalTaskSpec
@@ -52,18 +52,18 @@ def builtin_names() -> list[str]:
     return [spec.name for spec in builtin_specs()]
 
 
-def resolve_tasks(names: list[str], task_files: list[Path], data_root: Path) -> list[TaskRef]:
+def resolve_tasks(names: list[str], task_files: list[Path], data_root: Path) -> list[EvalTaskRef]:
     """The tasks to run: each named built-in (files under `data_root`) and every task of each task file.
 
     A name may also refer to a task defined in one of `task_files`. Unknown names raise UserError
     listing the nearest known names.
     """
-    from_files = [TaskRef(spec, path.parent) for path in task_files for spec in read_task_file(path)]
+    from_files = [EvalTaskRef(spec, path.parent) for path in task_files for spec in read_task_file(path)]
     counts = Counter(ref.spec.name for ref in from_files)
     twice = [name for name, count in counts.items() if count > 1]
     if twice:
         raise UserError(f"task {twice[0]!r} is defined more than once in the task files")
-    known = {spec.name: TaskRef(spec, data_root) for spec in builtin_specs()}
+    known = {spec.name: EvalTaskRef(spec, data_root) for spec in builtin_specs()}
     known.update({ref.spec.name: ref for ref in from_files})  # a task file may redefine a built-in
     unique_names = list(dict.fromkeys(names))
     chosen = [known[name] if name in known else _raise_unknown(name, known) for name in unique_names]
@@ -73,5 +73,5 @@ def resolve_tasks(names: list[str], task_files: list[Path], data_root: Path) -> 
     return chosen
 
 
-def _raise_unknown(name: str, known: dict) -> TaskRef:
+def _raise_unknown(name: str, known: dict) -> EvalTaskRef:
     raise unknown_name("evaluation task", name, known)

@@ -22,7 +22,7 @@ from embedlab.config import load_settings
 from embedlab.flows.cse import CseRequest, cse
 from embedlab.flows.evaluate import EvaluateRequest, evaluate
 from embedlab.models.encoder import load_encoder
-from embedlab.tasks.cse import run_name
+from embedlab.tasks.cse.train import run_name
 
 OBJECTIVES = ("infonce", "align_uniform", "barlow_twins", "vicreg", "arccon", "mpt", "met")
 MODIFIED = {"weight_temperature": 0.05, "ratio": 1.5}

@@ -15,8 +15,8 @@ from embedlab.config import load_settings
 from embedlab.models.rag.early_exit import MaxRule
 from embedlab.models.rag.routes import route1_text
 from embedlab.models.retrieval.metrics import ndcg_at_k
-from embedlab.tasks.rag import build, open_reranker
-from embedlab.tasks.rag_eval import bm25_run, documents_of, load_beir, rerank_queries, sample_queries
+from embedlab.tasks.rag.evaluate import bm25_run, documents_of, load_beir, rerank_queries, sample_queries
+from embedlab.tasks.rag.run import build, open_reranker
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 
 from embedlab.config import load_settings
-from embedlab.tasks.tokens import load_token_model
-from embedlab.tasks.tokens_sparse import decode_task, query_latency, read_retrieval_task
+from embedlab.tasks.tokens.common import load_token_model
+from embedlab.tasks.tokens.sparse import decode_task, query_latency, read_retrieval_task
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from torch.utils.data import BatchSampler, SequentialSampler
 from embedlab.config import load_settings
 from embedlab.models.data_module import TaskMixDataModule
 from embedlab.models.embedding_module import build_encoder
-from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model
+from embedlab.tasks.train import mine_negatives, read_train_tasks, train_model
 
 REFERENCE_LOSSES = {"mnrl": MultipleNegativesRankingLoss, "cosent": CoSENTLoss}
 

@@ -10,9 +10,9 @@ from prefect import flow
 
 from embedlab.config.request import SettingsRequest
 from embedlab.image_text.triplets import gallery_images, split_by_reference
-from embedlab.tasks.cir import (encode_modifications, score_cir_model, stage_folder, train_cir_stage,
-                                variant_metrics, variant_summary, write_cir_outputs)
-from embedlab.tasks.cir_data import read_cir_triplets
+from embedlab.tasks.cir.data import read_cir_triplets
+from embedlab.tasks.cir.train import (encode_modifications, score_cir_model, stage_folder, train_cir_stage,
+                                      variant_metrics, variant_summary, write_cir_outputs)
 from embedlab.tasks.tracking import lightning_logger, log_results, log_training, tracked_training
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.compare_report import comparison_row, comparison_seeds_table, comparison_table, results_json
-from embedlab.tasks.comparison import list_variants, load_variant, read_compare_tasks
+from embedlab.tasks.compare.report import comparison_row, comparison_seeds_table, comparison_table, results_json
+from embedlab.tasks.compare.variants import list_variants, load_variant, read_compare_tasks
 from embedlab.tasks.evaluate import score_eval_tasks
 from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_comparison

@@ -1,20 +1,28 @@
 """Cross-modal retrieval flows (papers 4 and 7): write the versioned image–caption dataset; train a dual encoder
-with one objective, score it on the held-out images and record it in MLflow."""
+with one objective, score it on the held-out images and record it in MLflow; score a saved dual encoder on a
+`crossmodal_retrieval` evaluation task and write the evaluation suite's outputs (results.json and the results table:
+report.md, metrics.json, table.csv, chart.png), recorded in MLflow."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import flow, get_run_logger
+from pydantic import Field
 
 from embedlab.config.request import SettingsRequest
+from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
+from embedlab.models.dual_encoder import folder_fingerprint
 from embedlab.models.objectives import OBJECTIVES
 from embedlab.models.objectives.base import TeacherParams
-from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
-                                       train_dual_encoder)
-from embedlab.tasks.crossmodal_report import write_run_metrics
-from embedlab.tasks.image_text import read_image_captions, write_image_text_dataset
-from embedlab.tasks.tracking import log_results, log_training, tracked_training
+from embedlab.tasks.crossmodal.data import read_image_captions, write_image_text_dataset
+from embedlab.tasks.crossmodal.evaluate import crossmodal_task_score
+from embedlab.tasks.crossmodal.report import write_run_metrics
+from embedlab.tasks.crossmodal.train import (encode_locked_text, encode_teachers, read_image_text_data,
+                                             score_dual_encoder, train_dual_encoder)
+from embedlab.tasks.report import evaluation_table, results_json, results_object
+from embedlab.tasks.results_table import write_table
+from embedlab.tasks.tracking import log_evaluation, log_results, log_training, tracked_training
 
 
 class CrossModalRequest(SettingsRequest):
@@ -23,6 +31,15 @@ class CrossModalRequest(SettingsRequest):
 
     objective: str | None = None
     output: str | None = None
+    track: bool = True
+
+
+class EvaluateCrossModalRequest(SettingsRequest):
+    """Flow parameters: the dual-encoder folder, the task, the output folder."""
+
+    model: str
+    task: CrossModalEvalSpec = Field(default_factory=CrossModalEvalSpec)
+    output: str = "results/evaluate-crossmodal"
     track: bool = True
 
 
@@ -76,3 +93,22 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
             log_results(settings.tracking_uri, run_id, {f"eval/{key}": value for key, value in scores.items()},
                         {"notes": " | ".join(summary["notes"])} if summary["notes"] else {})
         return result
+
+
+@flow(name="evaluate-crossmodal")
+def evaluate_crossmodal(request: EvaluateCrossModalRequest) -> dict[str, dict[str, Any]]:
+    """Returns {task name: {"main_score": ..., every metric}} as `embedlab evaluate` does."""
+    settings = request.resolve_settings()
+    spec, model_dir = request.task, settings.path(request.model)
+    data = read_image_text_data(settings.path(spec.dataset), settings.data_root, spec.languages)
+    scores = score_dual_encoder(model_dir, data.splits[spec.split], spec.languages,
+                                settings.params.train_crossmodal.eval_batch_size)
+    score = crossmodal_task_score(spec, scores, data.version)
+    fingerprint = folder_fingerprint(model_dir)
+    outputs = write_table(evaluation_table(request.model, fingerprint, [score]), settings.path(request.output),
+                          {"results.json": results_json([score])})
+    if request.track:
+        tracking = settings.params.tracking
+        log_evaluation(settings.tracking_uri, tracking.experiment, settings.project_dir, request.model, fingerprint,
+                       [score], outputs)
+    return results_object([score])

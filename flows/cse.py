@@ -1,5 +1,8 @@
-"""The sentence-representation flow: read the data, hold out pairs, train an objective of the unified paradigm
-with the FDI diagnostics, evaluate on STSBenchmark through the evaluation suite, record in MLflow."""
+"""Sentence-representation flows (papers 8, 9): `cse` reads the data, holds out pairs, trains an objective of the
+unified paradigm with the FDI diagnostics, evaluates on STSBenchmark through the evaluation suite and records it in
+MLflow; `compare_cse` scores the base model, reads every finished run of `cse_table.runs` and writes the acceptance
+table to <cse_table.output>/table/ (the runs come first: `embedlab cse run --run NAME` each, or
+`dvc repro pipelines/cse/dvc.yaml`)."""
 
 from __future__ import annotations
 
@@ -8,10 +11,12 @@ from typing import Any
 from prefect import flow
 
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.cse import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
-                                read_eval_pairs, read_eval_sentences, run_dir, run_name, table_run, train_cse,
-                                write_outputs)
+from embedlab.tasks.cse.report import cse_table, read_runs, table_rows
+from embedlab.tasks.cse.train import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
+                                      read_eval_pairs, read_eval_sentences, run_dir, run_name, table_run, train_cse,
+                                      write_outputs)
 from embedlab.tasks.evaluate import load_model, read_eval_tasks, score_eval_tasks
+from embedlab.tasks.results_table import TABLE_FOLDER, write_table
 from embedlab.tasks.tracking import log_results, log_training, tracked_training
 
 
@@ -23,6 +28,10 @@ class CseRequest(SettingsRequest):
     run: str | None = None
     data: str | None = None
     track: bool = True
+
+
+class CompareCseRequest(SettingsRequest):
+    """Flow parameters; everything else comes from params.yaml's `cse_table`, `cse` and `evaluate` sections."""
 
 
 @flow(name="cse")
@@ -63,3 +72,20 @@ def cse(request: CseRequest) -> dict[str, Any]:
                        **{f"{task}/main_score": score for task, score in summary["scores"].items()}}
             log_results(settings.tracking_uri, run_id, metrics, {})
         return summary
+
+
+@flow(name="compare_cse")
+def compare_cse(request: CompareCseRequest = CompareCseRequest()) -> dict[str, Any]:
+    """Returns {"rows": [...], "table": markdown, "outputs": {name: path}}."""
+    settings = request.resolve_settings()
+    params, evaluate = settings.params.cse, settings.params.evaluate
+    runs = read_runs(settings)
+    model = load_model(params.base, evaluate.device, evaluate.batch_size, evaluate.precision,
+                       params.eval_max_seq_length)
+    tasks = read_eval_tasks(params.evaluate, [], settings.data_root, "local")
+    base = {s.name: s.main_score for s in score_eval_tasks(model, tasks, settings.cache_dir)}
+    rows = table_rows(params.base, base, runs)
+    record = params.model_dump(exclude={"profiles", "objective", "options", "paradigm"})
+    table = cse_table(rows, record)
+    outputs = write_table(table, settings.path(settings.params.cse_table.output) / TABLE_FOLDER)
+    return {"rows": rows, "table": table.markdown(), "outputs": {name: str(path) for name, path in outputs.items()}}

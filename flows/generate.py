@@ -14,11 +14,11 @@ from prefect import flow
 
 from embedlab.config import Settings
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.generation import complete_all, open_backend, summary_path, write_dataset
-from embedlab.tasks.sentences import check_replies, read_prompt_file, read_source_sentences, sentence_prompt
+from embedlab.tasks.generate.backend import complete_all, open_backend, summary_path, write_dataset
+from embedlab.tasks.generate.sentences import check_replies, read_prompt_file, read_source_sentences, sentence_prompt
+from embedlab.tasks.generate.triplets import (MLLM, caption_prompts, draw_triplets, encode_images, list_images,
+                                              read_captions, usable_captions)
 from embedlab.tasks.tracking import generation_metrics, log_run
-from embedlab.tasks.triplets import (MLLM, caption_prompts, draw_triplets, encode_images, list_images,
-                                     read_captions, usable_captions)
 
 
 class GenerateRequest(SettingsRequest):

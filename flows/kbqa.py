@@ -11,8 +11,8 @@ from prefect import flow
 
 from embedlab.atomic import atomic_write_text
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.kbqa import ask, demo_pool, load_pool, make_kit, make_llm
-from embedlab.tasks.kbqa_eval import evaluate_style, kbqa_table, summary_row
+from embedlab.tasks.kbqa.evaluate import evaluate_style, kbqa_table, summary_row
+from embedlab.tasks.kbqa.run import ask, demo_pool, load_pool, make_kit, make_llm
 from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_run
 

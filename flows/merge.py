@@ -10,8 +10,8 @@ from pydantic import Field
 
 from embedlab.config.request import SettingsRequest
 from embedlab.models.merging import METHODS
-from embedlab.tasks.merging import (LAMBDA_PLOT, POSITIONING, model_label, read_probe, resolve_model, search_merge,
-                                    write_merged_model)
+from embedlab.tasks.merge import (LAMBDA_PLOT, POSITIONING, model_label, read_probe, resolve_model, search_merge,
+                                  write_merged_model)
 from embedlab.tasks.tracking import log_merge, log_positioning
 
 

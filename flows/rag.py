@@ -14,8 +14,10 @@ from pydantic import Field
 
 from embedlab.config.request import SettingsRequest
 from embedlab.models.rag.keywords import keyword_score
-from embedlab.tasks.rag import answer_question, build, build_index, exit_options, make_chat, open_index, open_reranker, read_prompt, read_questions
-from embedlab.tasks.rag_eval import bm25_run, documents_of, early_exit_rows, load_beir, metrics, rerank_run, sample_queries, train_layerwise
+from embedlab.tasks.rag.evaluate import (bm25_run, documents_of, early_exit_rows, load_beir, metrics, rerank_run,
+                                         sample_queries, train_layerwise)
+from embedlab.tasks.rag.run import (answer_question, build, build_index, exit_options, make_chat, open_index,
+                                    open_reranker, read_prompt, read_questions)
 from embedlab.tasks.results_table import ResultsTable, write_table
 from embedlab.tasks.tracking import log_run
 

@@ -13,8 +13,8 @@ from prefect import flow
 
 from embedlab.config import Params
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.cir_report import cir_table, read_variants
-from embedlab.tasks.crossmodal_report import crossmodal_table, read_runs
+from embedlab.tasks.cir.report import cir_table, read_variants
+from embedlab.tasks.crossmodal.report import crossmodal_table, read_runs
 from embedlab.tasks.results_table import TABLE_FOLDER, ResultsTable, write_table
 
 # pipeline -> (its output folder in params.yaml, read its runs, build their table)

@@ -11,11 +11,11 @@ from pydantic import Field
 
 from embedlab.config import Settings
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.tokens import decode_texts, load_token_model, measure_alignment, read_texts, write_output
-from embedlab.tasks.tokens_report import align_report, decoded_lines, sparse_report, spectrum_report
-from embedlab.tasks.tokens_sparse import (check_depths, decode_task, dense_scores, query_latency,
-                                          read_retrieval_task, sparse_scores)
-from embedlab.tasks.tokens_spectrum import analyse_spectrum
+from embedlab.tasks.tokens.common import decode_texts, load_token_model, measure_alignment, read_texts, write_output
+from embedlab.tasks.tokens.report import align_report, decoded_lines, sparse_report, spectrum_report
+from embedlab.tasks.tokens.sparse import (check_depths, decode_task, dense_scores, query_latency, read_retrieval_task,
+                                          sparse_scores)
+from embedlab.tasks.tokens.spectrum import analyse_spectrum
 from embedlab.tasks.tracking import log_run
 
 

@@ -9,7 +9,7 @@ from prefect import flow
 from embedlab.atomic import check_output_dir
 from embedlab.config.request import SettingsRequest
 from embedlab.tasks.tracking import log_training, tracked_training
-from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
+from embedlab.tasks.train import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
 
 
 class TrainRequest(SettingsRequest):

@@ -6,7 +6,7 @@ column per metric or label) written by one writer as the same four files, in one
 - `table.csv`    the frame as it is (DVC plots data; the index is the first column)
 - `chart.png`    horizontal bars of the charted columns per row
 
-Callers (tasks/report.py, compare_report.py, cse_table.py, crossmodal_report.py, cir_report.py) build a
+Callers (tasks/report.py, compare/report.py, cse/report.py, crossmodal/report.py, cir/report.py) build a
 `ResultsTable`; flows call `write_table`, which may add files of their own (`results.json`) to the same unit.
 """
 

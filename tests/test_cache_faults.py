@@ -31,8 +31,8 @@ from embedlab.cache_store import load_json, save_arrays
 from embedlab.config import load_settings
 from embedlab.models.embedding_cache import EmbeddingCache
 from embedlab.models.generation.cache import ResponseCache, cache_key, complete_cached
-from embedlab.tasks.crossmodal import load_or_compute
-from embedlab.tasks.training import mine_negatives, read_train_tasks
+from embedlab.tasks.crossmodal.train import load_or_compute
+from embedlab.tasks.train import mine_negatives, read_train_tasks
 
 
 # --- damage, done to the bytes on disk --------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from embedlab.flows.cir import CirRequest, train_cir
 from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 from embedlab.image_text.triplets import gallery_images, split_by_reference
 from embedlab.models.cir.model import ComposedQueryModel
-from embedlab.tasks.cir import encode_modifications, train_cir_stage
-from embedlab.tasks.cir_data import read_cir_triplets
+from embedlab.tasks.cir.data import read_cir_triplets
+from embedlab.tasks.cir.train import encode_modifications, train_cir_stage
 
 TINY_VIT = ("{model_type: vit, image_size: 32, patch_size: 16, hidden_size: 32, num_hidden_layers: 1, "
             "num_attention_heads: 2, intermediate_size: 64}")

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.errors import UserError
-from embedlab.tasks.comparison import compare_specs, list_variants
-from embedlab.tasks.compare_report import comparison_table
+from embedlab.tasks.compare.report import comparison_table
+from embedlab.tasks.compare.variants import compare_specs, list_variants
 from conftest import write_small_tasks
 from merging_helpers import perturbed_copy, write_tiny_project
 

@@ -17,7 +17,7 @@ from embedlab.image_text.dataset import read_dataset, read_manifest, split_by_im
 from embedlab.image_text.readers import (join_flickr8k_multi30k, read_caption_json, read_flickr8k_captions,
                                           read_multi30k)
 from embedlab.image_text.records import ImageCaptions, check_images
-from embedlab.tasks.image_text import read_image_captions, write_image_text_dataset
+from embedlab.tasks.crossmodal.data import read_image_captions, write_image_text_dataset
 
 
 @pytest.fixture

@@ -17,16 +17,16 @@ from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.errors import DataError
 from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
-from embedlab.flows.crossmodal import CrossModalRequest, train_crossmodal
-from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest, evaluate_crossmodal
+from embedlab.flows.crossmodal import (CrossModalRequest, EvaluateCrossModalRequest, evaluate_crossmodal,
+                                       train_crossmodal)
 from embedlab.image_text.dataset import split_by_image, write_dataset
 from embedlab.image_text.records import ImageCaptions
 from embedlab.models.dual_encoder import DualEncoder
 from embedlab.models.objectives import OBJECTIVES
 from embedlab.models.objectives.base import TeacherParams
 from embedlab.models.towers import ImageTower
-from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, read_image_text_data, score_dual_encoder,
-                                      train_dual_encoder)
+from embedlab.tasks.crossmodal.train import (encode_locked_text, encode_teachers, read_image_text_data,
+                                             score_dual_encoder, train_dual_encoder)
 
 TINY_VIT = ("{model_type: vit, image_size: 32, patch_size: 16, hidden_size: 32, num_hidden_layers: 1, "
             "num_attention_heads: 2, intermediate_size: 64}")

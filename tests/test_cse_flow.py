@@ -20,7 +20,7 @@ from embedlab.models.data_module import TaskMixDataModule
 from embedlab.models.diagnostics import AlignUniformMonitor, alignment, fdi_means, uniformity
 from embedlab.models.embedding_module import EmbeddingModule
 from embedlab.models.trainer import fit
-from embedlab.tasks.cse import hold_out, read_cse_data, read_eval_pairs, run_name, train_cse
+from embedlab.tasks.cse.train import hold_out, read_cse_data, read_eval_pairs, run_name, train_cse
 from embedlab.train_tasks.task import Example
 
 HIERARCHICAL = [

@@ -14,8 +14,8 @@ from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.errors import UserError
 from embedlab.models.losses import CSE_OBJECTIVES
-from embedlab.tasks.cse import run_dir, table_run
-from embedlab.tasks.cse_table import components_label, cse_table, read_runs, table_rows
+from embedlab.tasks.cse.report import components_label, cse_table, read_runs, table_rows
+from embedlab.tasks.cse.train import run_dir, table_run
 
 PAPER = {"margin": 0.3, "weight_temperature": 0.05, "ratio": 1.5}
 

@@ -16,7 +16,7 @@ from embedlab.config.cir import TrainCirParams
 from embedlab.config.cse import DiagnosticsParams
 from embedlab.models.diagnostics import AlignUniformMonitor, fdi_means
 from embedlab.models.losses import CSE_OBJECTIVES, LOSSES
-from embedlab.tasks.cse import read_eval_sentences
+from embedlab.tasks.cse.train import read_eval_sentences
 
 U = [[1.0, 0.0], [0.0, 1.0]]  # first view
 V = [[0.6, 0.8], [0.8, 0.6]]  # second view: s(u_i, v_i) = 0.6, s(v_0, v_1) = 0.96, s(u_0, u_1) = 0

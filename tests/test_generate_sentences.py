@@ -23,7 +23,7 @@ from embedlab.cli import app
 from embedlab.errors import DataError
 from embedlab.flows.generate import GenerateRequest, generate_sentences
 from embedlab.models.generation.backend import Completion
-from embedlab.tasks.sentences import parse_levels, read_prompt_file, read_source_sentences, sentence_prompt
+from embedlab.tasks.generate.sentences import parse_levels, read_prompt_file, read_source_sentences, sentence_prompt
 from generation_helpers import ChatServer, build_tiny_causal_lm, chat_reply, user_text
 from test_dvc_pipeline import pipeline, set_params  # noqa: F401  (the fixture is used by name)
 

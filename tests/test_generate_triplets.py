@@ -16,7 +16,7 @@ from conftest import DATA_ROOT, write
 from embedlab.cli import app
 from embedlab.errors import DataError
 from embedlab.flows.generate import GenerateRequest, generate_triplets
-from embedlab.tasks.triplets import clean_caption, draw_triplets, modification_text, read_captions
+from embedlab.tasks.generate.triplets import clean_caption, draw_triplets, modification_text, read_captions
 from generation_helpers import ChatServer, build_tiny_captioner, chat_reply
 
 FLICKR = DATA_ROOT / "image_text" / "flickr8k_1000"

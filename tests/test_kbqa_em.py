@@ -73,7 +73,7 @@ def test_answer_f1_by_hand():
 
 
 def test_summary_intervals_and_seconds_by_hand():
-    from embedlab.tasks.kbqa_eval import summary_row, wilson
+    from embedlab.tasks.kbqa.evaluate import summary_row, wilson
 
     # Wilson 95 %: 0 of 32 -> (0, z^2 / (n + z^2)) = 3.8416 / 35.8416; 16 of 32 -> 0.5 -/+ 0.183345 / 1.12005
     assert wilson(0, 32) == pytest.approx((0.0, 0.107183), abs=1e-6)

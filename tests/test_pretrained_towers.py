@@ -26,10 +26,10 @@ from embedlab.models.crossmodal.module import CrossModalModule
 from embedlab.models.dual_encoder import DualEncoder
 from embedlab.models.objectives import OBJECTIVES
 from embedlab.models.objectives.base import TeacherParams
-from embedlab.tasks.cir import encode_modifications, static_bank, train_cir_stage
-from embedlab.tasks.cir_data import read_cir_triplets
-from embedlab.tasks.crossmodal import (encode_locked_text, encode_teachers, locked_image_features,
-                                       read_image_text_data, train_dual_encoder)
+from embedlab.tasks.cir.data import read_cir_triplets
+from embedlab.tasks.cir.train import encode_modifications, static_bank, train_cir_stage
+from embedlab.tasks.crossmodal.train import (encode_locked_text, encode_teachers, locked_image_features,
+                                             read_image_text_data, train_dual_encoder)
 
 # dropout 0.5 in the backbone: a locked backbone that ran in train mode would give other features every call
 DROPOUT_VIT = {"model_type": "vit", "image_size": 32, "patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,

@@ -27,7 +27,7 @@ from embedlab.models.objectives import OBJECTIVES, build_objective
 from embedlab.models.objectives.base import Encoded, Objective, ObjectiveParams
 from embedlab.models.tokens import HEADS
 from embedlab.registry import Registry
-from embedlab.tasks.training import train_encoder
+from embedlab.tasks.train import train_encoder
 from embedlab.train_tasks import load_train_task
 from embedlab.train_tasks.spec import FORMATS, TrainTaskSpec
 from merging_helpers import perturbed_copy

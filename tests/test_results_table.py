@@ -13,7 +13,7 @@ from matplotlib.image import imread
 from conftest import REPO
 from embedlab.atomic import OWNED_MARKER
 from embedlab.errors import UserError
-from embedlab.tasks.cir_report import cir_table, read_variants
+from embedlab.tasks.cir.report import cir_table, read_variants
 from embedlab.tasks.results_table import ResultsTable, write_table
 
 REPORT = """# Tiny comparison

@@ -63,8 +63,8 @@ def test_kb_coder_loop_with_smollm2_interprets_links_and_queries(tmp_path, monke
     import pyoxigraph
 
     from embedlab.config import load_settings
-    from embedlab.tasks.kbqa import ask, demo_pool, load_pool, make_kit, make_llm
-    from embedlab.tasks.kbqa_eval import write_surface_map
+    from embedlab.tasks.kbqa.evaluate import write_surface_map
+    from embedlab.tasks.kbqa.run import ask, demo_pool, load_pool, make_kit, make_llm
 
     monkeypatch.chdir(tmp_path)
     ontology = tmp_path / "ontology"  # the fixture graph's relations and classes only (no 19k-name index to encode)

@@ -16,7 +16,7 @@ from embedlab.cli import app
 from embedlab.config import TrainParams
 from embedlab.eval_tasks.spec import FileSpec
 from embedlab.flows.tokens import TokensRequest, align, decode, sparse, spectrum
-from embedlab.tasks.training import train_model
+from embedlab.tasks.train import train_model
 from embedlab.train_tasks import load_train_task
 from embedlab.train_tasks.spec import TrainTaskSpec
 

@@ -23,7 +23,7 @@ from embedlab.config import load_settings
 from embedlab.errors import DataError, UserError
 from embedlab.flows.train import TrainRequest, train
 from embedlab.models.task_mix import TaskMixBatchSampler, task_probabilities
-from embedlab.tasks.training import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
+from embedlab.tasks.train import mine_negatives, read_train_tasks, train_model, warn_if_unmergeable
 
 TASKS = list(load_settings(REPO / "params.yaml").params.train.tasks)
 
@@ -213,7 +213,7 @@ SCRIPT = """
 import sys
 from pathlib import Path
 from embedlab.config import load_settings
-from embedlab.tasks.training import read_train_tasks, train_model
+from embedlab.tasks.train import read_train_tasks, train_model
 settings = load_settings(Path(sys.argv[1]), sys.argv[3:])
 params = settings.params.train
 tasks = read_train_tasks.fn([sys.argv[2]], params, settings.data_root)

@@ -28,7 +28,7 @@ def train_cir(
     from embedlab.config import load_settings
     from embedlab.config.cir import CIR_STAGES
     from embedlab.models.model_source import model_source
-    from embedlab.tasks.cir_data import load_cir_triplets
+    from embedlab.tasks.cir.data import load_cir_triplets
 
     with user_errors():  # the stage, the triplets, every image they name and the towers are checked before Prefect
         if stage is not None and stage not in CIR_STAGES:
@@ -62,7 +62,7 @@ def compare_cir(
     """Write the results table of every variant trained under train_cir.output (Recall@K, wall time) to its
     table/ folder."""
     from embedlab.config import load_settings
-    from embedlab.tasks.cir_report import read_variants
+    from embedlab.tasks.cir.report import read_variants
 
     with user_errors():  # at least one trained variant before Prefect starts
         settings = load_settings(params, overrides or [])

@@ -29,7 +29,7 @@ def prepare_crossmodal(
     """Join image captions across languages, split by image (seeded), write the versioned dataset (papers 4, 7)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.tasks.image_text import load_image_captions
+    from embedlab.tasks.crossmodal.data import load_image_captions
 
     output = cwd_path(output)
     with user_errors():  # caption files, images and the output folder are checked before Prefect starts
@@ -92,7 +92,7 @@ def compare_crossmodal(
 ) -> None:
     """Write the results table of every objective trained under train_crossmodal.output to its table/ folder."""
     from embedlab.config import load_settings
-    from embedlab.tasks.crossmodal_report import read_runs
+    from embedlab.tasks.crossmodal.report import read_runs
 
     with user_errors():  # at least one trained run before Prefect starts
         settings = load_settings(params, overrides or [])
@@ -138,8 +138,8 @@ def evaluate_crossmodal(
         read_manifest(settings.path(chosen.dataset))
         check_output_dir(settings.path(output), [settings.path(model), settings.path(chosen.dataset)])
 
-    from embedlab.flows.evaluate_crossmodal import EvaluateCrossModalRequest
-    from embedlab.flows.evaluate_crossmodal import evaluate_crossmodal as evaluate_flow
+    from embedlab.flows.crossmodal import EvaluateCrossModalRequest
+    from embedlab.flows.crossmodal import evaluate_crossmodal as evaluate_flow
 
     request = EvaluateCrossModalRequest(model=model, task=spec, output=output, settings=settings, track=tracking_on(settings, no_track))
     with running_flow(), stdout_for_json(as_json):

@@ -36,7 +36,7 @@ def run_cse(
     from embedlab.config import load_settings
     from embedlab.eval_tasks.loading import load_tasks
     from embedlab.models.model_source import model_source
-    from embedlab.tasks.cse import check_data, check_objective, table_run
+    from embedlab.tasks.cse.train import check_data, check_objective, table_run
 
     with user_errors():  # run, objective, options, params, data, model and evaluation tasks: before Prefect starts
         if run and objective:
@@ -70,13 +70,13 @@ def compare_cse_runs(
     to <cse_table.output>/table/ (report.md, metrics.json, table.csv, chart.png); the base model is scored through
     the evaluation suite."""
     from embedlab.config import load_settings
-    from embedlab.tasks.cse_table import read_runs
+    from embedlab.tasks.cse.report import read_runs
 
     with user_errors():  # every run must be finished before Prefect starts
         settings = load_settings(params, overrides or [])
         read_runs(settings)
 
-    from embedlab.flows.cse_table import CompareCseRequest, compare_cse
+    from embedlab.flows.cse import CompareCseRequest, compare_cse
 
     with running_flow():
         result = compare_cse(CompareCseRequest(settings=settings))

@@ -36,7 +36,7 @@ def generate_sentences(
     """Hierarchical sentences by in-context learning: samples at several similarity levels per sentence."""
     from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.sentences import load_source_sentences, read_prompt_file
+    from embedlab.tasks.generate.sentences import load_source_sentences, read_prompt_file
 
     with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
         settings = load_settings(params, overrides or []).with_values(
@@ -67,7 +67,7 @@ def generate_triplets(
     """(reference image, modification text, target image) triplets from captions and image similarity."""
     from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.triplets import MLLM, find_images, load_captions
+    from embedlab.tasks.generate.triplets import MLLM, find_images, load_captions
 
     with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
         settings = load_settings(params, overrides or []).with_values(

@@ -47,8 +47,8 @@ def ask(
 ) -> None:
     """Answer one question: the generated lines, the S-expression, its SPARQL and the answers (vote of n)."""
     from embedlab.config import load_settings
-    from embedlab.tasks.kbqa import ask as ask_task
-    from embedlab.tasks.kbqa import demo_pool, load_pool, make_kit, make_llm
+    from embedlab.tasks.kbqa.run import ask as ask_task
+    from embedlab.tasks.kbqa.run import demo_pool, load_pool, make_kit, make_llm
 
     with user_errors(), stdout_for_json(as_json):
         settings = load_settings(params, list(overrides or []))
@@ -129,8 +129,8 @@ def linking(
 ) -> None:
     """Relation-linking recall@1/10/100 over the ontology, gold edge friendly names as mentions (no LLM)."""
     from embedlab.config import load_settings
-    from embedlab.tasks.kbqa import make_kit
-    from embedlab.tasks.kbqa_eval import linking_recall
+    from embedlab.tasks.kbqa.evaluate import linking_recall
+    from embedlab.tasks.kbqa.run import make_kit
 
     with user_errors():
         settings = load_settings(params, list(overrides or []))
@@ -149,7 +149,7 @@ def surface_map(
     a user with FACC1 supplies theirs instead)."""
     from embedlab.config import load_settings
     from embedlab.models.kbqa.grailqa import read_examples
-    from embedlab.tasks.kbqa_eval import write_surface_map
+    from embedlab.tasks.kbqa.evaluate import write_surface_map
 
     with user_errors():
         settings = load_settings(params, list(overrides or []))

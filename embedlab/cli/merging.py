@@ -83,7 +83,7 @@ def compare_command(
     (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.tasks.comparison import compare_specs, variants_by_seed
+    from embedlab.tasks.compare.variants import compare_specs, variants_by_seed
 
     output = cwd_path(output)
     with user_errors():  # params, the suite, every variant's folder and the output are checked before Prefect starts

@@ -19,7 +19,7 @@ NoAnswerOption = Annotated[bool, typer.Option("--no-answer", help="retrieve and 
 
 def _prepare(params, overrides):
     from embedlab.config import load_settings
-    from embedlab.tasks.rag import tokenizer_of
+    from embedlab.tasks.rag.run import tokenizer_of
 
     settings = load_settings(params, list(overrides or []))
     tokenizer_of(settings)  # an unknown tokenizer or a missing stop-word file fails before any work
@@ -28,7 +28,7 @@ def _prepare(params, overrides):
 
 def _check_query_side(settings, index: str | None) -> None:
     """The index exists, was built with the configured tokenizer, and the prompts are there (before Prefect)."""
-    from embedlab.tasks.rag import open_index, read_prompt
+    from embedlab.tasks.rag.run import open_index, read_prompt
 
     open_index(settings, settings.path(index or settings.params.rag.index))
     read_prompt(settings, "prompt", ("context_str", "query_str"))
@@ -117,7 +117,7 @@ def run(
     """Answer every question of a file; answers.jsonl, the per-stage seconds and (with keywords) the keyword score."""
     from embedlab.flows.rag import RagRequest, rag_run
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.rag import read_questions
+    from embedlab.tasks.rag.run import read_questions
 
     with user_errors():
         settings = _prepare(params, overrides)
@@ -147,8 +147,8 @@ def evaluate(
 ) -> None:
     """nDCG@10, Recall@10/100, MRR@10 of BM25 route 1 (and reranked) on BEIR-format corpus, queries, qrels."""
     from embedlab.flows.rag import RagRequest, rag_evaluate
-    from embedlab.tasks.rag import open_reranker
-    from embedlab.tasks.rag_eval import load_beir
+    from embedlab.tasks.rag.evaluate import load_beir
+    from embedlab.tasks.rag.run import open_reranker
 
     with user_errors():
         settings = _prepare(params, overrides)

@@ -43,7 +43,7 @@ def _run(command: str, flow_name: str, chosen: dict[str, Any], output: str | Non
 
                 raise unknown_name("text set", name, section.texts)
         if command == "sparse":
-            from embedlab.tasks.tokens_sparse import retrieval_task_ref
+            from embedlab.tasks.tokens.sparse import retrieval_task_ref
 
             retrieval_task_ref(settings, section.sparse.task)
         if command == "spectrum":

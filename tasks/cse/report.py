@@ -15,7 +15,7 @@ import pandas as pd
 
 from embedlab.config import Settings
 from embedlab.errors import UserError
-from embedlab.tasks.cse import COMPONENT_TAGS
+from embedlab.tasks.cse.train import COMPONENT_TAGS
 from embedlab.tasks.results_table import ResultsTable
 
 

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from embedlab.models.tokens import alignment
 from embedlab.models.tokens.decode import token_ids, top_tokens
 from embedlab.models.tokens.spectrum import adjust, first_component, mean_shift, right_singular_vectors
-from embedlab.tasks.tokens import TokenModel, embed
+from embedlab.tasks.tokens.common import TokenModel, embed
 
 
 def _alignment(model: TokenModel, vectors: np.ndarray, tokens: list[list[int]], k: int,

@@ -23,7 +23,7 @@ from embedlab.models.retrieval.dense import DenseRetriever
 from embedlab.models.retrieval.metrics import ndcg_at_k, recall_of_judged
 from embedlab.models.tokens.decode import check_depth, token_ids, top_tokens
 from embedlab.models.tokens.sparse import SparseTokenRetriever, document_matrix, index_bytes, query_matrix
-from embedlab.tasks.tokens import TokenModel, embed
+from embedlab.tasks.tokens.common import TokenModel, embed
 
 DEPTH = 100  # documents retrieved per query: nDCG@10 and Recall@100
 

@@ -1,5 +1,5 @@
 """The Prefect task that reads composed-image-retrieval triplets and checks their images (paper 6). Kept apart
-from tasks/cir.py, which imports torch and the models, so that the CLI checks its input in about a second."""
+from train.py, which imports torch and the models, so that the CLI checks its input in about a second."""
 
 from __future__ import annotations
 

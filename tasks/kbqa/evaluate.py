@@ -20,7 +20,7 @@ from embedlab.cache_store import load_json, save_json
 from embedlab.models.kbqa.grailqa import Example, surface_map
 from embedlab.models.kbqa.metrics import Grapher, answer_f1, same_logical_form
 from embedlab.models.kbqa.ontology import read_json
-from embedlab.tasks.kbqa import Kit, Llm, ask, demo_pool
+from embedlab.tasks.kbqa.run import Kit, Llm, ask, demo_pool
 from embedlab.tasks.results_table import ResultsTable
 
 LEVELS = ("i.i.d.", "compositional", "zero-shot")

@@ -23,14 +23,14 @@ from embedlab.config import TrainCrossModalParams
 from embedlab.errors import UserError
 from embedlab.image_text.dataset import ImageTextDataset, read_dataset
 from embedlab.image_text.records import ImageCaptions, check_images, with_languages
+from embedlab.models.cir.bank import tower_fingerprint
 from embedlab.models.crossmodal.data import ImageCaptionDataModule, TeacherEmbeddings
+from embedlab.models.crossmodal.frozen import backbone_features, image_teacher_embeddings, sentence_embeddings
 from embedlab.models.crossmodal.module import CrossModalModule
 from embedlab.models.crossmodal.retrieval import crossmodal_scores
-from embedlab.models.cir.bank import tower_fingerprint
-from embedlab.models.crossmodal.frozen import backbone_features, image_teacher_embeddings, sentence_embeddings
+from embedlab.models.device import resolve_device
 from embedlab.models.dual_encoder import DualEncoder
 from embedlab.models.embedding_module import build_encoder
-from embedlab.models.device import resolve_device
 from embedlab.models.encoder import fingerprint, load_encoder
 from embedlab.models.objectives.base import TeacherParams
 from embedlab.models.towers import ImageTower

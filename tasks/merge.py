@@ -20,7 +20,7 @@ from embedlab.config import TrainParams  # noqa: E402
 from embedlab.models.merging import METHODS  # noqa: E402
 from embedlab.models.merging.base import LearnedMerge, MethodParams  # noqa: E402
 from embedlab.models.merging.folder import local_folder, write_merged_folder  # noqa: E402
-from embedlab.tasks.training import add_mined_negatives, load_train_tasks  # noqa: E402
+from embedlab.tasks.train import add_mined_negatives, load_train_tasks  # noqa: E402
 
 SUMMARY, POSITIONING, LAMBDA_PLOT = "summary.json", "positioning.json", "lambdas.png"
 

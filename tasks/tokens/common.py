@@ -1,6 +1,6 @@
 """Prefect tasks shared by `embedlab tokens` (paper 5, arXiv 2406.17378): load an embedder with its decoding head,
 read a text set, embed (through the embedding cache), decode into aligned tokens, measure alignment, write the
-output folder. The sparse retrieval and the spectral analysis are in tokens_sparse.py and tokens_spectrum.py."""
+output folder. The sparse retrieval and the spectral analysis are in sparse.py and spectrum.py."""
 
 from __future__ import annotations
 

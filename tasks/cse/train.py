@@ -2,7 +2,7 @@
 pairs, hold out pairs for the diagnostics, train with the diagnostics callback, draw the diagnostics.
 
 Papers: Li et al. 2024, unified gradient paradigm (arXiv 2402.18281); Li et al. 2024, NGCSE / FDI
-(arXiv 2309.06453). Training reuses `embedlab.tasks.training.train_encoder` (Lightning).
+(arXiv 2309.06453). Training reuses `embedlab.tasks.train.train_encoder` (Lightning).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from embedlab.eval_tasks.readers import read_rows
 from embedlab.eval_tasks.spec import FileSpec
 from embedlab.models.diagnostics import AlignUniformMonitor, fdi_means
 from embedlab.models.losses import CSE_OBJECTIVES
-from embedlab.tasks.training import train_encoder
+from embedlab.tasks.train import train_encoder
 from embedlab.train_tasks import load_train_task
 from embedlab.train_tasks.spec import TrainTaskSpec
 from embedlab.train_tasks.task import TrainTask

@@ -1,6 +1,6 @@
 """Prefect tasks of composed image retrieval (paper 6, SPN4CIR): encode the locked towers once, train one
 stage (stage 2 with its static bank, cached by the image tower's weights), score the model (Recall@K of the
-target, the reference excluded) and write the variant's outputs. Reading the triplets: tasks/cir_data.py."""
+target, the reference excluded) and write the variant's outputs. Reading the triplets: data.py."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from embedlab.models.cir.retrieval import K_VALUES, target_ranks
 from embedlab.models.device import resolve_device
 from embedlab.models.retrieval.metrics import recall_at_k
 from embedlab.models.trainer import fit
-from embedlab.tasks.crossmodal import image_inputs_locked, load_or_compute, locked_image_features, locked_text_features
+from embedlab.tasks.crossmodal.train import (image_inputs_locked, load_or_compute, locked_image_features,
+                                             locked_text_features)
 
 VARIANT_LABELS = {"1": "stage 1 only", "2": "stage 2 only", "both": "both stages"}
 

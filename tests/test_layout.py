@@ -1,0 +1,34 @@
+"""The layout the README's Layout section describes: every flow module pairs with its tasks (flows/X.py uses
+tasks/X.py or the folder tasks/X/), and every folder under tasks/ and flows/ is a package that imports."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from conftest import REPO
+
+SHARED_FLOWS = {"__init__", "runs_table"}  # runs_table: the table of trained runs of cir and crossmodal
+
+
+def test_every_flow_module_pairs_with_its_tasks():
+    unpaired = [path.name for path in sorted((REPO / "flows").glob("*.py"))
+                if path.stem not in SHARED_FLOWS
+                and not (REPO / "tasks" / path.name).is_file() and not (REPO / "tasks" / path.stem).is_dir()]
+    assert unpaired == []
+
+
+def test_a_pipeline_folder_has_no_flat_file_beside_it():
+    """tasks/cir/ and tasks/cir.py (or tasks/cir_data.py) together would split one pipeline over two places."""
+    folders = {path.name for path in (REPO / "tasks").iterdir() if (path / "__init__.py").is_file()}
+    flat = [path.name for path in (REPO / "tasks").glob("*.py")
+            if path.stem in folders or path.stem.split("_")[0] in folders]
+    assert flat == []
+
+
+def test_every_sub_folder_is_an_importable_package():
+    for root in ("tasks", "flows"):
+        for folder in sorted(p for p in (REPO / root).iterdir() if p.is_dir() and p.name != "__pycache__"):
+            assert (folder / "__init__.py").is_file(), folder
+            module = importlib.import_module(f"embedlab.{root}.{folder.name}")
+            assert Path(module.__file__).parent == folder

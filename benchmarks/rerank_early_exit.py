@@ -15,7 +15,7 @@ from embedlab.config import load_settings
 from embedlab.models.rag.early_exit import MaxRule
 from embedlab.models.rag.routes import route1_text
 from embedlab.models.retrieval.metrics import ndcg_at_k
-from embedlab.tasks.rag.evaluate import bm25_run, documents_of, load_beir, rerank_queries, sample_queries
+from embedlab.tasks.rag.evaluate import documents_of, load_beir, rerank_queries, run_bm25, sample_queries
 from embedlab.tasks.rag.run import build, open_reranker
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     index = build(settings, settings.data_root / ev.corpus)
     qids = sample_queries(data, args.queries, ev.seed)
     queries, relevance = [data["queries"][q] for q in qids], [data["qrels"][q] for q in qids]
-    run = bm25_run.fn(index, queries, args.depth)["chunks"]
+    run = run_bm25.fn(index, queries, args.depth)["chunks"]
     reranker = open_reranker(settings)
     full = rerank_queries(reranker, index, queries, run, args.depth, {"batch_size": 32})
     early = rerank_queries(reranker, index, queries, run, args.depth,

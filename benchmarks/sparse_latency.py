@@ -15,7 +15,7 @@ import argparse
 
 from embedlab.config import load_settings
 from embedlab.tasks.tokens.common import load_token_model
-from embedlab.tasks.tokens.sparse import decode_task, query_latency, read_retrieval_task
+from embedlab.tasks.tokens.sparse import decode_retrieval_task, measure_query_latency, read_retrieval_task
 
 
 def main() -> None:
@@ -29,8 +29,8 @@ def main() -> None:
     chosen = settings.params.tokens
     model = load_token_model.fn(args.model, chosen.head, chosen.head_options, chosen.device, chosen.batch_size)
     loaded = read_retrieval_task.fn(settings, args.task)
-    decoded = decode_task.fn(model, loaded, args.doc_k, args.query_m, settings.cache_dir)
-    result = query_latency.fn(model, decoded, args.doc_k, args.query_m, chosen.sparse.literal,
+    decoded = decode_retrieval_task.fn(model, loaded, args.doc_k, args.query_m, settings.cache_dir)
+    result = measure_query_latency.fn(model, decoded, args.doc_k, args.query_m, chosen.sparse.literal,
                               chosen.sparse.query_weights, None)
     print(f"{args.task}, {args.model}, K={args.doc_k}, M={args.query_m}, {result['queries_timed']} queries, median ms:")
     print(f"dense {result['dense_ms']:.3f}  sparse {result['sparse_ms']:.3f}  query decoding {result['decode_ms']:.3f}")

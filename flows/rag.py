@@ -14,8 +14,8 @@ from pydantic import Field
 
 from embedlab.config.request import SettingsRequest
 from embedlab.models.rag.keywords import keyword_score
-from embedlab.tasks.rag.evaluate import (bm25_run, documents_of, early_exit_rows, load_beir, metrics, rerank_run,
-                                         sample_queries, train_layerwise)
+from embedlab.tasks.rag.evaluate import (documents_of, load_beir, measure_early_exit, metrics, rerank_run, run_bm25,
+                                         sample_queries, train_layerwise_reranker)
 from embedlab.tasks.rag.run import (answer_question, build, build_index, exit_options, make_chat, open_index,
                                     open_reranker, read_prompt, read_questions)
 from embedlab.tasks.results_table import ResultsTable, write_table
@@ -101,7 +101,7 @@ def rag_evaluate(request: RagRequest) -> dict[str, Any]:
     qids = sample_queries(data, ev.sample, ev.seed)
     queries = [data["queries"][q] for q in qids]
     relevance = [data["qrels"][q] for q in qids]
-    run = bm25_run(index, queries, ev.depth)
+    run = run_bm25(index, queries, ev.depth)
     rows = [{"method": f"BM25 route 1 ({rag.bm25.method})", **metrics(documents_of(index, run["chunks"]), relevance),
              "seconds": run["seconds"]}]
     found: dict[str, Any] = {"queries": len(qids), "seconds.index": seconds_index}
@@ -114,9 +114,9 @@ def rag_evaluate(request: RagRequest) -> dict[str, Any]:
         rows.append({"method": f"BM25 top {ev.rerank_depth} {name}",
                      **metrics(documents_of(index, reranked["chunks"]), relevance), "seconds": reranked["seconds"]})
         if request.early_exit_table:
-            exit_rows = early_exit_rows(reranker, index, queries, run["chunks"], relevance, ev.rerank_depth,
-                                        rag.rerank.batch_size, ev.exit_layers, rag.rerank.early_exit.check_layer,
-                                        ev.thetas)
+            exit_rows = measure_early_exit(reranker, index, queries, run["chunks"], relevance, ev.rerank_depth,
+                                           rag.rerank.batch_size, ev.exit_layers, rag.rerank.early_exit.check_layer,
+                                           ev.thetas)
     table = ResultsTable(frame=_frame(rows, "method"), main_metric="ndcg_at_10",
                          title=f"EasyRAG retrieval on {ev.qrels} ({len(qids)} queries)")
     extra = {}
@@ -143,7 +143,7 @@ def rag_train_reranker(request: RagRequest) -> dict[str, Any]:
                      settings.data_root / rag.train_reranker.qrels)
     index = build(settings, settings.data_root / ev.corpus)
     out = settings.path(request.output or rag.rerank.model)
-    summary = train_layerwise(settings, index, data, out)
+    summary = train_layerwise_reranker(settings, index, data, out)
     _track(settings, request, "rag-train-reranker", rag.train_reranker.model_dump(),
            {k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}, [])
     return summary

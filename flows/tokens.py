@@ -13,8 +13,8 @@ from embedlab.config import Settings
 from embedlab.config.request import SettingsRequest
 from embedlab.tasks.tokens.common import decode_texts, load_token_model, measure_alignment, read_texts, write_output
 from embedlab.tasks.tokens.report import align_report, decoded_lines, sparse_report, spectrum_report
-from embedlab.tasks.tokens.sparse import (check_depths, decode_task, dense_scores, query_latency, read_retrieval_task,
-                                          sparse_scores)
+from embedlab.tasks.tokens.sparse import (check_depths, decode_retrieval_task, measure_query_latency,
+                                          read_retrieval_task, score_dense, score_sparse)
 from embedlab.tasks.tokens.spectrum import analyse_spectrum
 from embedlab.tasks.tracking import log_run
 
@@ -82,13 +82,13 @@ def sparse(request: TokensRequest) -> dict[str, Any]:
     loaded = read_retrieval_task(settings, chosen.task)
     model = _model(settings)
     check_depths(params, model.decoder.vocab_size)
-    decoded = decode_task(model, loaded, max([chosen.doc_k, *chosen.sweep_doc_k]),
-                          max([chosen.query_m, *chosen.sweep_query_m]), settings.cache_dir)
-    dense = dense_scores(decoded)
+    decoded = decode_retrieval_task(model, loaded, max([chosen.doc_k, *chosen.sweep_doc_k]),
+                                    max([chosen.query_m, *chosen.sweep_query_m]), settings.cache_dir)
+    dense = score_dense(decoded)
     options = (chosen.literal, chosen.query_weights)
-    main = sparse_scores(decoded, chosen.doc_k, chosen.query_m, *options)
-    sweep = [sparse_scores(decoded, k, m, *options) for k in chosen.sweep_doc_k for m in chosen.sweep_query_m]
-    latency = query_latency(model, decoded, chosen.doc_k, chosen.query_m, *options, chosen.latency_queries)
+    main = score_sparse(decoded, chosen.doc_k, chosen.query_m, *options)
+    sweep = [score_sparse(decoded, k, m, *options) for k in chosen.sweep_doc_k for m in chosen.sweep_query_m]
+    latency = measure_query_latency(model, decoded, chosen.doc_k, chosen.query_m, *options, chosen.latency_queries)
     above = [r for r in sweep if r["ndcg_at_10"] >= 0.8 * dense["ndcg_at_10"]]
     crossing = min(above, key=lambda r: (r["nonzeros_per_doc"], r["nonzeros_per_query"]), default=None)
     summary = {"model": params.model, "head": params.head, "task": chosen.task,

@@ -48,7 +48,7 @@ def resolve_configured_tasks(settings: Settings) -> list[EvalTaskRef]:
     return resolve_tasks(params.tasks, task_files, settings.data_root)
 
 
-configured_tasks = task(cache_policy=NO_CACHE, name="configured_tasks")(resolve_configured_tasks)
+list_configured_tasks = task(cache_policy=NO_CACHE, name="list_configured_tasks")(resolve_configured_tasks)
 
 
 def folder_names(names: list[str]) -> list[str]:

@@ -26,14 +26,14 @@ from embedlab.models.mining import mine_hard_negatives
 from embedlab.models.model_source import model_source
 from embedlab.models.trainer import fit
 from embedlab.tasks.logs import run_logger
-from embedlab.train_tasks import check_names, load_train_task
-from embedlab.train_tasks.retrieval import add_hard_negatives, read_data
+from embedlab.train_tasks import check_train_task_names, load_train_task
+from embedlab.train_tasks.retrieval import add_hard_negatives, read_retrieval_data
 from embedlab.train_tasks.task import TrainTask
 
 
 def load_train_tasks(names: list[str], params: TrainParams, data_root: Path) -> list[TrainTask]:
     """Read every task's files; DataError for an empty or malformed file, before any training."""
-    check_names(names, params.tasks)
+    check_train_task_names(names, params.tasks)
     return [load_train_task(name, params.tasks[name], data_root, params.seed) for name in names]
 
 
@@ -57,7 +57,7 @@ def add_mined_negatives(train_task: TrainTask, base: str, data_root: Path, cache
     """
     if train_task.spec.format != "retrieval" or not train_task.spec.hard_negatives:
         return train_task
-    data = read_data(train_task.spec, data_root)
+    data = read_retrieval_data(train_task.spec, data_root)
     model = load_encoder(base, "auto")
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length

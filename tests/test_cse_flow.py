@@ -21,7 +21,7 @@ from embedlab.models.diagnostics import AlignUniformMonitor, alignment, fdi_mean
 from embedlab.models.embedding_module import EmbeddingModule
 from embedlab.models.trainer import fit
 from embedlab.tasks.cse.train import hold_out, read_cse_data, read_eval_pairs, run_name, train_cse
-from embedlab.train_tasks.task import Example
+from embedlab.train_tasks.task import TrainExample
 
 HIERARCHICAL = [
     {"sentence": "A man is playing a guitar on stage.",
@@ -110,7 +110,7 @@ def test_monitor_logs_points_and_keeps_its_history_across_a_resume(tiny_model, t
     L.seed_everything(0, verbose=False)
     module = EmbeddingModule(str(tiny_model), {"pairs": ("infonce", 20.0)})
     texts = [(f"sentence number {i}", f"sentence number {i}") for i in range(16)]
-    data = TaskMixDataModule({"pairs": [Example(t) for t in texts]}, module.encoder.preprocess, batch_size=4)
+    data = TaskMixDataModule({"pairs": [TrainExample(t) for t in texts]}, module.encoder.preprocess, batch_size=4)
     pairs = [("a cat sat", "a cat sits"), ("dogs run", "a dog runs"), ("it rains", "rain falls")]
     monitor = AlignUniformMonitor(pairs, pairs, every=3)
     fit(module, data, tmp_path / "run", max_steps=4, checkpoint_every=2, accelerator="cpu", callbacks=[monitor])

@@ -41,7 +41,7 @@ def merge(
     from embedlab.config import load_settings
     from embedlab.models.merging.folder import local_folder
     from embedlab.models.merging.weights import index_models
-    from embedlab.train_tasks import check_names
+    from embedlab.train_tasks import check_train_task_names
 
     overrides = [_method_override(method, item) for item in overrides or []]
     with user_errors():  # method, parameters, architectures (safetensors headers only) and --out are checked before Prefect starts
@@ -56,7 +56,8 @@ def merge(
         if not base or not model:
             raise UserError("give --base and --model (repeatable), or --trained")
         if METHODS.get(method).search is not None:  # the probe set's training tasks
-            check_names(list(getattr(chosen, "tasks", None) or train.joint_tasks or train.tasks), train.tasks)
+            names = list(getattr(chosen, "tasks", None) or train.joint_tasks or train.tasks)
+            check_train_task_names(names, train.tasks)
         folders = [local_folder(spec) for spec in [base, *model]]
         index_models(folders[0], folders[1:])
         check_output_dir(Path(cwd_path(out)), folders)

@@ -27,7 +27,7 @@ def train(
     """Fine-tune an embedding model on one training task, or on all of them jointly (Lightning)."""
     from embedlab.config import load_settings
     from embedlab.models.model_source import model_source
-    from embedlab.train_tasks import check_files, check_names
+    from embedlab.train_tasks import check_train_files, check_train_task_names
 
     with user_errors():  # names, losses and params are checked before Prefect starts
         if joint == (task is not None):
@@ -40,8 +40,8 @@ def train(
             raise UserError(f"no params.yaml in {Path.cwd()}: run from the project folder or give --params"
                             if settings.params_file is None else f"{settings.params_file} defines no train.tasks")
         names = [task] if task else settings.params.train.joint_tasks or list(settings.params.train.tasks)
-        check_names(names, settings.params.train.tasks)
-        check_files(names, settings.params.train.tasks, settings.data_root)
+        check_train_task_names(names, settings.params.train.tasks)
+        check_train_files(names, settings.params.train.tasks, settings.data_root)
         model_source(settings.params.train.base)
 
     from embedlab.flows.train import TrainRequest

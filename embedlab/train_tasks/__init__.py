@@ -14,24 +14,24 @@ from embedlab.train_tasks.spec import FORMATS, TrainTaskSpec
 from embedlab.train_tasks.task import TrainTask
 
 
-def task_spec(name: str, tasks: Mapping[str, TrainTaskSpec]) -> TrainTaskSpec:
+def train_task_spec(name: str, tasks: Mapping[str, TrainTaskSpec]) -> TrainTaskSpec:
     """The spec of training task `name`; UserError with a "did you mean" for an unknown name."""
     if name not in tasks:
         raise unknown_name("training task", name, tasks)
     return tasks[name]
 
 
-def check_names(names: list[str], tasks: Mapping[str, TrainTaskSpec]) -> None:
+def check_train_task_names(names: list[str], tasks: Mapping[str, TrainTaskSpec]) -> None:
     """Fail fast, in one line, on an unknown task or loss name (before any data or model is read)."""
     for name in names:
-        LOSSES.check(task_spec(name, tasks).loss)
+        LOSSES.check(train_task_spec(name, tasks).loss)
 
 
-def check_files(names: list[str], tasks: Mapping[str, TrainTaskSpec], data_root: Path) -> None:
+def check_train_files(names: list[str], tasks: Mapping[str, TrainTaskSpec], data_root: Path) -> None:
     """Fail fast, in one line naming the file, on a training file that is missing or empty (contents are
     checked when the task is read)."""
     for name in names:
-        for role, file in task_spec(name, tasks).files.items():
+        for role, file in train_task_spec(name, tasks).files.items():
             path = Path(file.path) if Path(file.path).is_absolute() else data_root / file.path
             if not path.exists():
                 raise DataError(path, f"training task {name!r}: the {role} file does not exist")

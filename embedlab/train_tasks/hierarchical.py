@@ -12,16 +12,16 @@ from pathlib import Path
 
 from embedlab.errors import DataError
 from embedlab.train_tasks.spec import TrainFormat
-from embedlab.train_tasks.task import Example, TrainTaskSpec
+from embedlab.train_tasks.task import TrainExample, TrainTaskSpec
 
 
-def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
+def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[TrainExample]:
     file = spec.files["train"]
     path = Path(file.path) if Path(file.path).is_absolute() else data_root / file.path
     sentence_key, levels_key = (str(file.columns.get(c, c)) for c in ("sentence", "levels"))
     if not path.is_file():
         raise DataError(path, "file not found (files.train.path); `embedlab generate sentences` writes it")
-    examples: list[Example] = []
+    examples: list[TrainExample] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -36,7 +36,7 @@ def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
         if examples and len(levels) != len(examples[0].texts) - 1:
             raise DataError(path, f"{len(levels)} levels where the first row has {len(examples[0].texts) - 1}",
                             number)
-        examples.append(Example((sentence, *levels)))
+        examples.append(TrainExample((sentence, *levels)))
     return examples
 
 

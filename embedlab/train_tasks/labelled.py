@@ -12,10 +12,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from embedlab.train_tasks.spec import TrainFormat
-from embedlab.train_tasks.task import Example, TrainTaskSpec, read_role
+from embedlab.train_tasks.task import TrainExample, TrainTaskSpec, read_role
 
 
-def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
+def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[TrainExample]:
     rows = read_role(spec, "train", data_root)
     label_ids = {label: i for i, label in enumerate(sorted({row["label"] for row in rows}))}
     by_label: dict[int, list[str]] = defaultdict(list)
@@ -29,7 +29,7 @@ def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
         if not others or len(by_label) < 2:  # no positive or no negative to pair with
             continue
         negative_label = rng.choice([k for k in by_label if k != label])
-        examples.append(Example((row["text"], rng.choice(others), rng.choice(by_label[negative_label])),
+        examples.append(TrainExample((row["text"], rng.choice(others), rng.choice(by_label[negative_label])),
                                 (label, label, negative_label)))
     return examples
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from embedlab.errors import DataError
 from embedlab.train_tasks.spec import TrainFormat
-from embedlab.train_tasks.task import Example, RetrievalData, TrainTask, TrainTaskSpec, read_role
+from embedlab.train_tasks.task import TrainExample, TrainRetrievalData, TrainTask, TrainTaskSpec, read_role
 
 
-def read_data(spec: TrainTaskSpec, data_root: Path) -> RetrievalData:
+def read_retrieval_data(spec: TrainTaskSpec, data_root: Path) -> TrainRetrievalData:
     corpus = {row["id"]: f"{row.get('title', '')} {row['text']}".strip() for row in read_role(spec, "corpus", data_root)}
     queries = {row["id"]: row["text"] for row in read_role(spec, "queries", data_root)}
     relevant: dict[str, set[str]] = defaultdict(set)
@@ -28,19 +28,19 @@ def read_data(spec: TrainTaskSpec, data_root: Path) -> RetrievalData:
                                                       "unknown query or document")
         relevant[row["query_id"]].add(row["doc_id"])
         pairs.append((row["query_id"], row["doc_id"]))
-    return RetrievalData(queries, corpus, dict(relevant), pairs)
+    return TrainRetrievalData(queries, corpus, dict(relevant), pairs)
 
 
-def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
-    data = read_data(spec, data_root)
-    return [Example((data.queries[q], data.corpus[d]), ids=(q, d)) for q, d in data.pairs]
+def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[TrainExample]:
+    data = read_retrieval_data(spec, data_root)
+    return [TrainExample((data.queries[q], data.corpus[d]), ids=(q, d)) for q, d in data.pairs]
 
 
-def add_hard_negatives(task: TrainTask, data: RetrievalData, negatives: dict[str, list[str]]) -> TrainTask:
+def add_hard_negatives(task: TrainTask, data: TrainRetrievalData, negatives: dict[str, list[str]]) -> TrainTask:
     """Examples (query, positive, negative_1..k), k = `task.spec.hard_negatives`; queries short of k are dropped."""
     count = task.spec.hard_negatives
-    examples = [Example((*example.texts[:2], *(data.corpus[n] for n in negatives.get(example.ids[0], [])[:count])),
-                        ids=example.ids)
+    examples = [TrainExample((*example.texts[:2], *(data.corpus[n] for n in negatives.get(example.ids[0], [])[:count])),
+                             ids=example.ids)
                 for example in task.examples if len(negatives.get(example.ids[0], [])) >= count]
     return task.with_examples(examples)
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from embedlab.errors import DataError
 from embedlab.train_tasks.spec import TrainFormat
-from embedlab.train_tasks.task import Example, TrainTaskSpec, read_role
+from embedlab.train_tasks.task import TrainExample, TrainTaskSpec, read_role
 
 
-def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
+def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[TrainExample]:
     low, high = spec.score_range
     examples = []
     for row in read_role(spec, "train", data_root):
@@ -17,7 +17,7 @@ def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
             score = float(row["score"])
         except ValueError:
             raise DataError(spec.files["train"].path, f"score {row['score']!r} is not a number") from None
-        examples.append(Example((row["sentence1"], row["sentence2"]), (score - low) / (high - low)))
+        examples.append(TrainExample((row["sentence1"], row["sentence2"]), (score - low) / (high - low)))
     return examples
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from embedlab.train_tasks.spec import TrainFormat
-from embedlab.train_tasks.task import Example, TrainTaskSpec, read_role
+from embedlab.train_tasks.task import TrainExample, TrainTaskSpec, read_role
 
 
-def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[Example]:
+def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[TrainExample]:
     texts = (row["text"].strip() for row in read_role(spec, "train", data_root))
-    return [Example((text, text)) for text in texts if text]
+    return [TrainExample((text, text)) for text in texts if text]
 
 
 FORMAT = TrainFormat({"train": ("text",)}, read)

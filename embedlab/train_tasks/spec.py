@@ -17,15 +17,15 @@ from embedlab.eval_tasks.spec import FileSpec
 from embedlab.registry import Registry, module_doc, name_check
 
 if TYPE_CHECKING:
-    from embedlab.train_tasks.task import Example
+    from embedlab.train_tasks.task import TrainExample
 
 
 class TrainFormat(NamedTuple):
     """One training format: the files it reads by role, each with the columns it must provide (optional ones in
-    OPTIONAL_COLUMNS), and `read(spec, data_root, seed) -> list[Example]`."""
+    OPTIONAL_COLUMNS), and `read(spec, data_root, seed) -> list[TrainExample]`."""
 
     roles: dict[str, tuple[str, ...]]
-    read: Callable[[TrainTaskSpec, Path, int], list[Example]]
+    read: Callable[[TrainTaskSpec, Path, int], list[TrainExample]]
 
 
 FORMATS: Registry[TrainFormat] = Registry("training format", {

@@ -10,7 +10,7 @@ from embedlab.eval_tasks.readers import read_rows
 from embedlab.train_tasks.spec import FORMATS, OPTIONAL_COLUMNS, TrainTaskSpec
 
 
-class Example(NamedTuple):
+class TrainExample(NamedTuple):
     """One training example: a text per column, and the label its loss needs.
 
     `label` is a float score (scored pairs), a tuple of group ids, one per text (labelled triples), or None.
@@ -23,7 +23,7 @@ class Example(NamedTuple):
 
 
 @dataclass(frozen=True)
-class RetrievalData:
+class TrainRetrievalData:
     """What hard-negative mining needs: texts by id and each query's relevant documents."""
 
     queries: dict[str, str]
@@ -36,12 +36,12 @@ class RetrievalData:
 class TrainTask:
     name: str
     spec: TrainTaskSpec
-    examples: list[Example]
+    examples: list[TrainExample]
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def with_examples(self, examples: list[Example]) -> TrainTask:
+    def with_examples(self, examples: list[TrainExample]) -> TrainTask:
         return replace(self, examples=examples)
 
 

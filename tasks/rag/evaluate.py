@@ -48,7 +48,7 @@ def metrics(ranked: list[list[str]], relevance: list[dict[str, int]]) -> dict[st
 
 
 @task(cache_policy=NO_CACHE)
-def bm25_run(index: RagIndex, queries: list[str], depth: int) -> dict[str, Any]:
+def run_bm25(index: RagIndex, queries: list[str], depth: int) -> dict[str, Any]:
     """Route 1 for every query: {"chunks": [[chunk id]] (depth, documents collapsed), "seconds"}."""
     start = time.perf_counter()
     ids, scores = index.route1.search(queries, depth * 2)
@@ -86,13 +86,13 @@ def rerank_queries(reranker: Any, index: RagIndex, queries: list[str], runs: lis
     return {"chunks": reordered, "seconds": time.perf_counter() - start, "exit_layers": layers}
 
 
-rerank_run = task(rerank_queries, cache_policy=NO_CACHE)
+rerank_run = task(cache_policy=NO_CACHE, name="rerank_run")(rerank_queries)
 
 
 @task(cache_policy=NO_CACHE)
-def early_exit_rows(reranker: Any, index: RagIndex, queries: list[str], runs: list[list[int]],
-                    relevance: list[dict[str, int]], depth: int, batch_size: int, exit_layers: list[int],
-                    check_layer: int, thetas: list[float]) -> list[dict[str, Any]]:
+def measure_early_exit(reranker: Any, index: RagIndex, queries: list[str], runs: list[list[int]],
+                       relevance: list[dict[str, int]], depth: int, batch_size: int, exit_layers: list[int],
+                       check_layer: int, thetas: list[float]) -> list[dict[str, Any]]:
     """The paper's Table 7 on BEIR data: one row per fixed exit layer and per θ of the max and entropy rules:
     rerank seconds, nDCG@10, its ratio to full depth, the share of queries that exited, speed-up vs full."""
     last = reranker.model.num_layers
@@ -138,7 +138,7 @@ def mine_groups(index: RagIndex, data: dict[str, Any], negatives: int, depth: in
 
 
 @task(cache_policy=NO_CACHE)
-def train_layerwise(settings: Any, index: RagIndex, data: dict[str, Any], out: Path) -> dict[str, Any]:
+def train_layerwise_reranker(settings: Any, index: RagIndex, data: dict[str, Any], out: Path) -> dict[str, Any]:
     """Mine groups, train MiniLM's weights with a head per layer, save to `out` as one unit."""
     options = settings.params.rag.train_reranker
     log = run_logger()

@@ -77,7 +77,7 @@ def check_depths(params: TokensParams, vocab_size: int) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def decode_task(model: TokenModel, loaded: EvalTask, max_k: int, max_m: int, cache_dir: Path) -> Decoded:
+def decode_retrieval_task(model: TokenModel, loaded: EvalTask, max_k: int, max_m: int, cache_dir: Path) -> Decoded:
     """Embed the corpus and the judged queries (cached), keep each document's top `max_k` and each query's top
     `max_m` aligned tokens."""
     corpus, queries, qrels = loaded.data["corpus"], loaded.data["queries"], loaded.data["qrels"]
@@ -101,7 +101,7 @@ def scores_of(ranked: np.ndarray, decoded: Decoded) -> dict[str, float]:
 
 
 @task(cache_policy=NO_CACHE)
-def dense_scores(decoded: Decoded) -> dict[str, Any]:
+def score_dense(decoded: Decoded) -> dict[str, Any]:
     """Exact dense search (cosine, the shared faiss retriever), as the evaluation suite scores it."""
     retriever = DenseRetriever.build(decoded.doc_vectors, normalize=True)
     ranked, _ = retriever.search(decoded.query_vectors, DEPTH)
@@ -121,7 +121,7 @@ def sparse_inputs(decoded: Decoded, k: int, m: int, literal: bool,
 
 
 @task(cache_policy=NO_CACHE)
-def sparse_scores(decoded: Decoded, k: int, m: int, literal: bool, weights: str) -> dict[str, Any]:
+def score_sparse(decoded: Decoded, k: int, m: int, literal: bool, weights: str) -> dict[str, Any]:
     """One sweep point: nDCG@10, Recall@100, mean non-zeros per document and query, index bytes."""
     documents, queries = sparse_inputs(decoded, k, m, literal, weights)
     retriever = SparseTokenRetriever()
@@ -145,8 +145,8 @@ def _median_seconds(searches: dict[str, Any], count: int) -> dict[str, float]:
 
 
 @task(cache_policy=NO_CACHE)
-def query_latency(model: TokenModel, decoded: Decoded, k: int, m: int, literal: bool, weights: str,
-                  count: int | None) -> dict[str, float]:
+def measure_query_latency(model: TokenModel, decoded: Decoded, k: int, m: int, literal: bool, weights: str,
+                          count: int | None) -> dict[str, float]:
     """Median per-query milliseconds, one query at a time (top 100), alternating in one run: exact dense search
     (faiss flat index), sparse search through the inverted index, and the query's decoding g(h_q) + top-M that
     sparse search needs first. The query's embedding is common to both and not timed."""

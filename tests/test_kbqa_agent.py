@@ -120,8 +120,10 @@ def test_bad_input_is_one_line(project, tmp_path):
     bad = project / "data" / "bad.json"
     bad.write_text(json.dumps([{"qid": "1", "question": "q", "s_expression": "(JOIN r"}]))
     with ChatServer(scripted(tmp_path / "c")) as server:
-        result = run(project, server.url, "kbqa", "evaluate", "--questions", str(bad))
-        assert result.exit_code == 2 and result.output.strip().count("\n") == 0
-        assert "bad.json: item 0: field 's_expression': unbalanced parentheses" in result.output
         missing = run(project, server.url, "kbqa", "run")
         assert missing.exit_code == 2 and "surface-name map not found" in missing.output
+        assert run(project, server.url, "kbqa", "surface-map", "--from",
+                   str(project / "data" / "questions.json")).exit_code == 0
+        result = run(project, server.url, "kbqa", "evaluate", "--questions", str(bad))  # read by the flow
+        assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+        assert "bad.json: item 0: field 's_expression': unbalanced parentheses" in result.output

@@ -86,7 +86,7 @@ def test_index_ask_and_run(shop, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["rag", "index", "--corpus", "{root}/none"], "does not exist"),
+    (["rag", "index", "--corpus", "{root}/none"], "corpus not found (--corpus)"),
     (["rag", "index", "--corpus", "{root}/docs", "-S", "rag.chunk_overlap=1024"], "chunk_overlap 1024 must be smaller"),
     (["rag", "index", "--corpus", "{root}/docs", "-S", "rag.tokenizer=englsh"], "did you mean 'english'"),
     (["rag", "index", "--corpus", "{root}/docs", "-S", "rag.fusion=rff"], "did you mean 'rrf'"),

@@ -28,14 +28,14 @@ def train_cir(
     from embedlab.config import load_settings
     from embedlab.config.cir import CIR_STAGES
     from embedlab.models.model_source import model_source
-    from embedlab.tasks.cir.data import load_cir_triplets
+    from embedlab.cli.checks import require_file
 
-    with user_errors():  # the stage, the triplets, every image they name and the towers are checked before Prefect
+    with user_errors():  # the stage, the triplet file and the towers before Prefect; the flow reads the triplets
         if stage is not None and stage not in CIR_STAGES:
             raise UserError(f"--stage must be one of {', '.join(CIR_STAGES)}, got {stage!r}")
         settings = load_settings(params, overrides or [])
         chosen = settings.params.train_cir
-        load_cir_triplets(chosen.triplets, settings.path(chosen.triplets.path), settings.data_root)
+        require_file(settings.path(chosen.triplets.path), "triplet file", "train_cir.triplets.path")
         for spec in (chosen.text_tower, chosen.image_tower):
             if isinstance(spec, str):
                 model_source(spec)

@@ -28,13 +28,15 @@ def prepare_crossmodal(
 ) -> None:
     """Join image captions across languages, split by image (seeded), write the versioned dataset (papers 4, 7)."""
     from embedlab.atomic import check_output_dir
+    from embedlab.cli.checks import require_file
     from embedlab.config import load_settings
-    from embedlab.tasks.crossmodal.data import load_image_captions
+    from embedlab.tasks.crossmodal.data import source_paths
 
     output = cwd_path(output)
-    with user_errors():  # caption files, images and the output folder are checked before Prefect starts
+    with user_errors():  # the source's files and the output folder before Prefect; the flow reads the captions
         settings = load_settings(params, overrides or [])
-        load_image_captions(settings.params.prepare_crossmodal, settings.data_root)
+        for path in source_paths(settings.params.prepare_crossmodal, settings.data_root):
+            require_file(path, "caption source", "prepare_crossmodal")
         check_output_dir(settings.path(output or settings.params.prepare_crossmodal.out), [settings.data_root])
 
     from embedlab.flows.crossmodal import CrossModalRequest

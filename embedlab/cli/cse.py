@@ -34,7 +34,7 @@ def run_cse(
     diagnostics and an STSBenchmark score. Paradigm components: -S cse.paradigm.margin=0.3 (GD),
     -S cse.paradigm.weight_temperature=0.05 (W), -S cse.paradigm.ratio=1.5 (R)."""
     from embedlab.config import load_settings
-    from embedlab.eval_tasks.loading import load_tasks
+    from embedlab.eval_tasks.registry import resolve_tasks
     from embedlab.models.model_source import model_source
     from embedlab.tasks.cse.train import check_data, check_objective, table_run
 
@@ -46,7 +46,7 @@ def run_cse(
         check_objective(chosen_params)
         check_data(chosen_params, settings)
         model_source(chosen_params.base)
-        load_tasks(chosen_params.evaluate, [], settings.data_root)
+        resolve_tasks(chosen_params.evaluate, [], settings.data_root)  # names and files; the flow reads the data
 
     from embedlab.flows.cse import CseRequest
     from embedlab.flows.cse import cse as cse_flow

@@ -34,16 +34,16 @@ def generate_sentences(
     overrides: SetOption = None,
 ) -> None:
     """Hierarchical sentences by in-context learning: samples at several similarity levels per sentence."""
+    from embedlab.cli.checks import require_file
     from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.generate.sentences import load_source_sentences, read_prompt_file
 
-    with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
+    with user_errors():  # files and the model before Prefect starts; the flow reads the files
         settings = load_settings(params, overrides or []).with_values(
             {"generate.sentences.source": cwd_path(source), "generate.sentences.n": n})
         chosen = settings.params.generate
-        load_source_sentences(settings.data_root / chosen.sentences.source, 1, chosen.sentences.min_words)
-        read_prompt_file(settings.path(chosen.sentences.prompt))
+        require_file(settings.data_root / chosen.sentences.source, "source file", "generate.sentences.source")
+        require_file(settings.path(chosen.sentences.prompt), "prompt file", "generate.sentences.prompt")
         require_model(chosen.llm, "generate.llm")
 
     from embedlab.flows.generate import GenerateRequest
@@ -65,11 +65,12 @@ def generate_triplets(
     overrides: SetOption = None,
 ) -> None:
     """(reference image, modification text, target image) triplets from captions and image similarity."""
+    from embedlab.cli.checks import require_file
     from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.generate.triplets import MLLM, find_images, load_captions
+    from embedlab.tasks.generate.triplets import MLLM, find_images
 
-    with user_errors():  # inputs are checked before Prefect starts, so mistakes fail fast in one line
+    with user_errors():  # the images, the caption file and the model before Prefect; the flow reads the captions
         settings = load_settings(params, overrides or []).with_values(
             {"generate.triplets.images": cwd_path(images),
              "generate.triplets.captions": captions if captions == MLLM else cwd_path(captions)})
@@ -78,7 +79,7 @@ def generate_triplets(
         if chosen.triplets.captions == MLLM:
             require_model(chosen.mllm, "generate.mllm")
         else:
-            load_captions(settings.data_root / chosen.triplets.captions, images_found, chosen.triplets.caption_index)
+            require_file(settings.data_root / chosen.triplets.captions, "captions file", "generate.triplets.captions")
         if chosen.triplets.rank_window and len(images_found) <= chosen.triplets.rank_window[1]:
             raise UserError(f"rank_window ends at {chosen.triplets.rank_window[1]}, but the image folder holds "
                             f"{len(images_found)} images")

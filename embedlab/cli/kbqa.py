@@ -20,20 +20,21 @@ QuestionsOption = Annotated[Path | None, typer.Option("--questions", help="Grail
 
 
 def _check(settings, questions: Path | None, need_llm: bool = True) -> Path:
-    """Inputs checked before any work: the LLM named, the question file, ontology and surface map readable."""
+    """Inputs checked before any work: the LLM named, the question file, demo pool and surface map exist (the flow
+    reads them)."""
+    from embedlab.cli.checks import require_file
     from embedlab.models.generation.backend import require_model
-    from embedlab.models.kbqa.grailqa import read_examples
-    from embedlab.models.kbqa.linking import read_surface_map
 
     kbqa = settings.params.kbqa
     if need_llm:
         require_model(kbqa.llm, "kbqa.llm")
     path = questions.expanduser().absolute() if questions else settings.data_root / kbqa.questions
-    read_examples(path)
+    require_file(path, "question file", "--questions or kbqa.questions")
     if kbqa.demo_pool:
-        read_examples(settings.data_root / kbqa.demo_pool)
+        require_file(settings.data_root / kbqa.demo_pool, "demo pool", "kbqa.demo_pool")
     if need_llm:
-        read_surface_map(settings.path(kbqa.surface_map))
+        require_file(settings.path(kbqa.surface_map), "surface-name map",
+                     "kbqa.surface_map; build one: embedlab kbqa surface-map")
     return path
 
 

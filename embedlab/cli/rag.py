@@ -56,15 +56,15 @@ def index(
     """Chunk the documents (token-counted) and build both BM25 routes; saved as one folder."""
     from embedlab.atomic import check_output_dir
     from embedlab.flows.rag import RagRequest, rag_index
+    from embedlab.cli.checks import require_file
     from embedlab.models.rag.chunking import SentenceSplitter
-    from embedlab.models.rag.corpus import read_documents
 
     with user_errors():
         settings = _prepare(params, overrides)
         rag = settings.params.rag
         SentenceSplitter(rag.chunk_size, rag.chunk_overlap)
         source = corpus.expanduser().absolute()
-        read_documents(source)
+        require_file(source, "corpus", "--corpus")  # the flow reads the documents
         check_output_dir(settings.path(cwd_path(output) or rag.index), [source])
     request = RagRequest(settings=settings, corpus=str(source),
                          index=cwd_path(output), track=tracking_on(settings, no_track))
@@ -146,14 +146,15 @@ def evaluate(
     overrides: SetOption = None,
 ) -> None:
     """nDCG@10, Recall@10/100, MRR@10 of BM25 route 1 (and reranked) on BEIR-format corpus, queries, qrels."""
+    from embedlab.cli.checks import require_file
     from embedlab.flows.rag import RagRequest, rag_evaluate
-    from embedlab.tasks.rag.evaluate import load_beir
     from embedlab.tasks.rag.run import open_reranker
 
     with user_errors():
         settings = _prepare(params, overrides)
         ev = settings.params.rag.evaluate
-        load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries, settings.data_root / ev.qrels)
+        for role in ("corpus", "queries", "qrels"):
+            require_file(settings.data_root / getattr(ev, role), f"{role} file", f"rag.evaluate.{role}")
         if index_:
             _check_query_side(settings, cwd_path(index_))
         if rerank:

@@ -59,17 +59,18 @@ def evaluate(
     overrides: SetOption = None,
 ) -> None:
     """Execution accuracy (official test-suite-sql-eval semantics) of each variant in sql.variants."""
+    from embedlab.cli.checks import require_file
     from embedlab.config import load_settings
     from embedlab.flows.sql import SqlRequest, sql_evaluate
     from embedlab.models.generation.backend import require_model
-    from embedlab.tasks.sql import load_questions, read_template
+    from embedlab.tasks.sql import read_template
 
     with user_errors():  # inputs are checked before Prefect starts
         settings = load_settings(params, list(overrides or []))
         require_model(settings.params.sql.llm, "sql.llm")
         read_template(settings)
         path = questions.expanduser().absolute() if questions else settings.data_root / settings.params.sql.questions
-        load_questions(settings, path, 1)
+        require_file(path, "question file", "--questions or sql.questions")  # the flow reads the questions
     request = SqlRequest(settings=settings, questions=str(path),
                          dataset=dataset, output=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():

@@ -1,5 +1,5 @@
-"""The Prefect task that reads composed-image-retrieval triplets and checks their images (paper 6). Kept apart
-from train.py, which imports torch and the models, so that the CLI checks its input in about a second."""
+"""The Prefect task that reads composed-image-retrieval triplets and checks their images (paper 6), once per
+command: the CLI only checks that the triplet file exists."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from embedlab.image_text.triplet_readers import read_cirr, read_fashioniq, read_
 from embedlab.image_text.triplets import Triplet, check_triplet_images
 
 
-def load_cir_triplets(source: TripletSourceParams, path: Path, data_root: Path) -> list[Triplet]:
+@task(cache_policy=NO_CACHE)
+def read_cir_triplets(source: TripletSourceParams, path: Path, data_root: Path) -> list[Triplet]:
     """The triplets of `path` in `source.format` (images under data_root/`source.images`); DataError naming the
     first triplet whose reference or target image is missing, and the path, before anything else runs."""
     images = data_root / source.images
@@ -26,5 +27,3 @@ def load_cir_triplets(source: TripletSourceParams, path: Path, data_root: Path) 
     check_triplet_images(triplets)
     return triplets
 
-
-read_cir_triplets = task(cache_policy=NO_CACHE, name="read_cir_triplets")(load_cir_triplets)

@@ -23,7 +23,19 @@ def _shown(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def load_image_captions(params: PrepareCrossModalParams, data_root: Path) -> tuple[list[ImageCaptions], dict[str, str]]:
+def source_paths(params: PrepareCrossModalParams, data_root: Path) -> list[Path]:
+    """The image folder and the caption file or Multi30K folder that `params.format` reads."""
+    paths = [_under(data_root, params.images)]
+    if params.format in ("multi30k", "flickr8k_multi30k"):
+        paths.append(_under(data_root, params.multi30k))
+    if params.format != "multi30k":
+        paths.append(_under(data_root, params.captions))
+    return paths
+
+
+@task(cache_policy=NO_CACHE)
+def read_image_captions(params: PrepareCrossModalParams,
+                        data_root: Path) -> tuple[list[ImageCaptions], dict[str, str]]:
     """The records of the configured source (see `PrepareCrossModalParams`), every image checked to exist, and
     the sha256 (12 hex digits) of each file read, keyed by its path under the data root.
 
@@ -49,9 +61,6 @@ def load_image_captions(params: PrepareCrossModalParams, data_root: Path) -> tup
             records = join_flickr8k_multi30k(records, multi30k)
     check_images(records)
     return records, {_shown(data_root, path): file_sha256(path)[:12] for path in read}
-
-
-read_image_captions = task(cache_policy=NO_CACHE, name="read_image_captions")(load_image_captions)
 
 
 @task(cache_policy=NO_CACHE)

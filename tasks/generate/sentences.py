@@ -57,7 +57,8 @@ def sentence_prompt(template: tuple[tuple[str, str], ...], sentence: str, levels
     return Prompt(tuple((role, Template(text).safe_substitute(values)) for role, text in template))
 
 
-def load_source_sentences(path: Path, n: int, min_words: int) -> list[str]:
+@task(cache_policy=NO_CACHE)
+def read_source_sentences(path: Path, n: int, min_words: int) -> list[str]:
     """The first `n` distinct lines of `path` (stripped) with at least `min_words` words.
 
     UserError where the file is missing; DataError where it has no usable line.
@@ -75,9 +76,6 @@ def load_source_sentences(path: Path, n: int, min_words: int) -> list[str]:
     if not seen:
         raise DataError(path, f"no line of at least {min_words} words")
     return list(seen)
-
-
-read_source_sentences = task(cache_policy=NO_CACHE, name="read_source_sentences")(load_source_sentences)
 
 
 def _normal(text: str) -> str:

@@ -45,7 +45,8 @@ def find_images(folder: Path) -> list[Path]:
 list_images = task(cache_policy=NO_CACHE, name="list_images")(find_images)
 
 
-def load_captions(path: Path, images: list[Path], index: int) -> list[str]:
+@task(cache_policy=NO_CACHE)
+def read_captions(path: Path, images: list[Path], index: int) -> list[str]:
     """Caption number `index` (0: the first) of each image, from a CSV with the header `image,caption`
     (Flickr8k's captions.txt). DataError naming the first image without one."""
     if not path.is_file():
@@ -65,9 +66,6 @@ def load_captions(path: Path, images: list[Path], index: int) -> list[str]:
             raise DataError(path, f"image {image.name} has {len(found)} captions, caption_index is {index}")
         captions.append(found[index])
     return captions
-
-
-read_captions = task(cache_policy=NO_CACHE, name="read_captions")(load_captions)
 
 
 def caption_prompts(images: list[Path], instruction: str) -> list[Prompt]:

@@ -16,7 +16,7 @@ from embedlab.models.rag.early_exit import MaxRule
 from embedlab.models.rag.routes import route1_text
 from embedlab.models.retrieval.metrics import ndcg_at_k
 from embedlab.tasks.rag.evaluate import documents_of, load_beir, rerank_queries, run_bm25, sample_queries
-from embedlab.tasks.rag.run import build, open_reranker
+from embedlab.tasks.rag.run import build, open_reranker, tokenizer_of
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     settings = load_settings()
     ev = settings.params.rag.evaluate
     data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries, settings.data_root / ev.qrels)
-    index = build(settings, settings.data_root / ev.corpus)
+    index = build(settings.params.rag, tokenizer_of(settings), settings.data_root / ev.corpus)
     qids = sample_queries(data, args.queries, ev.seed)
     queries, relevance = [data["queries"][q] for q in qids], [data["qrels"][q] for q in qids]
     run = run_bm25.fn(index, queries, args.depth)["chunks"]

@@ -15,7 +15,8 @@ import argparse
 
 from embedlab.config import load_settings
 from embedlab.tasks.tokens.common import load_token_model
-from embedlab.tasks.tokens.sparse import decode_retrieval_task, measure_query_latency, read_retrieval_task
+from embedlab.tasks.tokens.sparse import (decode_retrieval_task, measure_query_latency, read_retrieval_task,
+                                          retrieval_task_ref)
 
 
 def main() -> None:
@@ -28,7 +29,7 @@ def main() -> None:
     settings = load_settings()
     chosen = settings.params.tokens
     model = load_token_model.fn(args.model, chosen.head, chosen.head_options, chosen.device, chosen.batch_size)
-    loaded = read_retrieval_task.fn(settings, args.task)
+    loaded = read_retrieval_task.fn(retrieval_task_ref(settings, args.task))
     decoded = decode_retrieval_task.fn(model, loaded, args.doc_k, args.query_m, settings.cache_dir)
     result = measure_query_latency.fn(model, decoded, args.doc_k, args.query_m, chosen.sparse.literal,
                               chosen.sparse.query_weights, None)

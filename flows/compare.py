@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 
 from embedlab.config.request import SettingsRequest
 from embedlab.tasks.compare.report import comparison_row, comparison_seeds_table, comparison_table, results_json
-from embedlab.tasks.compare.variants import list_variants, load_variant, read_compare_tasks
+from embedlab.tasks.compare.variants import compare_specs, list_variants, load_variant, read_compare_tasks, seed_folders
 from embedlab.tasks.evaluate import score_eval_tasks
 from embedlab.tasks.results_table import write_table
 from embedlab.tasks.tracking import log_comparison
@@ -49,8 +49,8 @@ def compare(request: CompareRequest = CompareRequest()) -> dict[str, Any]:
     settings = request.resolve_settings()
     evaluate, compare_params = settings.params.evaluate, settings.params.compare
     several = len(compare_params.seeds) > 1
-    variants = list_variants(settings)
-    suite = read_compare_tasks(settings)
+    variants = list_variants(settings.params.train, compare_params, seed_folders(settings), settings.project_dir)
+    suite = read_compare_tasks(*compare_specs(settings))
     rows = []
     for seed, seed_variants in variants.items():
         for variant in seed_variants:

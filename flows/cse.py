@@ -12,9 +12,9 @@ from prefect import flow
 
 from embedlab.config.request import SettingsRequest
 from embedlab.tasks.cse.report import cse_table, read_runs, table_rows
-from embedlab.tasks.cse.train import (check_objective, hold_out, loss_options, plot_diagnostics, read_cse_data,
-                                      read_eval_pairs, read_eval_sentences, run_dir, run_name, table_run, train_cse,
-                                      write_outputs)
+from embedlab.tasks.cse.train import (check_objective, generated_file, hold_out, loss_options, plot_diagnostics,
+                                      read_cse_data, read_eval_pairs, read_eval_sentences, run_dir, run_name,
+                                      table_run, train_cse, write_outputs)
 from embedlab.tasks.evaluate import load_model, read_eval_tasks, score_eval_tasks
 from embedlab.tasks.results_table import TABLE_FOLDER, write_table
 from embedlab.tasks.tracking import log_results, log_training, tracked_training
@@ -44,8 +44,8 @@ def cse(request: CseRequest) -> dict[str, Any]:
     settings = request.resolve_settings({"cse.objective": request.objective, "cse.data": request.data})
     params = table_run(settings, request.run) if request.run else settings.params.cse
     check_objective(params)
-    train_task, held_out = hold_out(read_cse_data(params, settings), params.diagnostics.holdout,
-                                    params.diagnostics.max_pairs, params.seed)
+    data = read_cse_data(params, settings.data_root, generated_file(settings))
+    train_task, held_out = hold_out(data, params.diagnostics.holdout, params.diagnostics.max_pairs, params.seed)
     eval_pairs = read_eval_pairs(settings.data_root, params.diagnostics, params.seed)
     eval_sentences = read_eval_sentences(settings.data_root, params.diagnostics)
     name = run_name(params)

@@ -8,7 +8,8 @@ from prefect import flow
 
 from embedlab.atomic import atomic_dir
 from embedlab.config.request import SettingsRequest
-from embedlab.tasks.prepare import folder_names, list_configured_tasks, prepare_eval_task, write_index
+from embedlab.tasks.prepare import (configured_task_files, folder_names, list_configured_tasks, prepare_eval_task,
+                                    write_index)
 
 
 class PrepareRequest(SettingsRequest):
@@ -25,7 +26,7 @@ def prepare(request: PrepareRequest = PrepareRequest()) -> dict[str, Any]:
     malformed file leaves the previous output untouched.
     """
     settings = request.resolve_settings()
-    refs = list_configured_tasks(settings)
+    refs = list_configured_tasks(settings.params.evaluate.tasks, configured_task_files(settings), settings.data_root)
     out_dir = settings.path(request.output or settings.params.prepare.out)
     folders = folder_names([ref.spec.name for ref in refs])
     with atomic_dir(out_dir) as tmp:

@@ -17,7 +17,7 @@ from embedlab.models.rag.keywords import keyword_score
 from embedlab.tasks.rag.evaluate import (documents_of, load_beir, measure_early_exit, metrics, rerank_run, run_bm25,
                                          sample_queries, train_layerwise_reranker)
 from embedlab.tasks.rag.run import (answer_question, build, build_index, exit_options, make_chat, open_index,
-                                    open_reranker, read_prompt, read_questions)
+                                    open_reranker, read_prompt, read_questions, tokenizer_of)
 from embedlab.tasks.results_table import ResultsTable, write_table
 from embedlab.tasks.tracking import log_run
 
@@ -44,7 +44,7 @@ def _track(settings, request: RagRequest, name: str, params: dict, metrics_: dic
 def rag_index(request: RagRequest) -> dict[str, Any]:
     settings = request.resolve_settings()
     out = settings.path(request.index or settings.params.rag.index)
-    summary = build_index(settings, Path(request.corpus), out)
+    summary = build_index(settings.params.rag, tokenizer_of(settings), Path(request.corpus), out)
     _track(settings, request, "rag-index", {"corpus": request.corpus, "tokenizer": settings.params.rag.tokenizer,
                                             "chunk_size": settings.params.rag.chunk_size},
            {"chunks": summary["chunks"], "documents": summary["documents"], "seconds.index": summary["seconds"]}, [])
@@ -60,7 +60,7 @@ def rag_run(request: RagRequest) -> dict[str, Any]:
     chat = make_chat(settings) if request.generate else None
     qa = read_prompt(settings, "prompt", ("context_str", "query_str"))
     merge = read_prompt(settings, "merge_prompt", ("context_str", "query_str", "answer_str"))
-    records = [answer_question(settings, index, reranker, chat, q, qa, merge) for q in request.questions]
+    records = [answer_question(settings.params.rag, index, reranker, chat, q, qa, merge) for q in request.questions]
     stages = sorted({s for r in records for s in r["seconds"]})
     summary = {f"seconds.{s}": sum(r["seconds"].get(s, 0.0) for r in records) / len(records) for s in stages}
     scored = [r for r, q in zip(records, request.questions, strict=True) if q.get("keywords")]
@@ -96,7 +96,7 @@ def rag_evaluate(request: RagRequest) -> dict[str, Any]:
     data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries, settings.data_root / ev.qrels)
     start = time.perf_counter()
     index = open_index(settings, settings.path(request.index)) if request.index else \
-        build(settings, settings.data_root / ev.corpus)
+        build(settings.params.rag, tokenizer_of(settings), settings.data_root / ev.corpus)
     seconds_index = time.perf_counter() - start
     qids = sample_queries(data, ev.sample, ev.seed)
     queries = [data["queries"][q] for q in qids]
@@ -108,7 +108,7 @@ def rag_evaluate(request: RagRequest) -> dict[str, Any]:
     exit_rows = []
     if request.rerank:
         reranker = open_reranker(settings)
-        options = exit_options(settings)
+        options = exit_options(settings.params.rag)
         reranked = rerank_run(reranker, index, queries, run["chunks"], ev.rerank_depth, options)
         name = "+ layer-wise rerank" + (" (early exit)" if "rule" in options else "")
         rows.append({"method": f"BM25 top {ev.rerank_depth} {name}",
@@ -141,9 +141,9 @@ def rag_train_reranker(request: RagRequest) -> dict[str, Any]:
     rag, ev = settings.params.rag, settings.params.rag.evaluate
     data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries,
                      settings.data_root / rag.train_reranker.qrels)
-    index = build(settings, settings.data_root / ev.corpus)
+    index = build(settings.params.rag, tokenizer_of(settings), settings.data_root / ev.corpus)
     out = settings.path(request.output or rag.rerank.model)
-    summary = train_layerwise_reranker(settings, index, data, out)
+    summary = train_layerwise_reranker(settings.params.rag.train_reranker, index, data, out)
     _track(settings, request, "rag-train-reranker", rag.train_reranker.model_dump(),
            {k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}, [])
     return summary

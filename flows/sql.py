@@ -11,7 +11,8 @@ from prefect import flow
 
 from embedlab.config.request import SettingsRequest
 from embedlab.tasks.results_table import write_table
-from embedlab.tasks.sql import build_mismatch, evaluate_variant, ex_table, load_questions, make_chat, summary_row
+from embedlab.tasks.sql import (build_mismatch, evaluate_variant, ex_table, load_questions, make_chat, make_tools,
+                                read_template, summary_row)
 from embedlab.tasks.tracking import log_run
 
 
@@ -30,7 +31,8 @@ def sql_mismatch(request: SqlRequest = SqlRequest()) -> dict[str, Any]:
     settings = request.resolve_settings()
     sql = settings.params.sql
     questions = Path(request.questions) if request.questions else settings.data_root / sql.questions
-    return build_mismatch(settings, questions, settings.path(request.output or sql.mismatch))
+    return build_mismatch(questions, settings.data_root / sql.tables, settings.data_root / sql.database_dir,
+                          settings.path(request.output or sql.mismatch))
 
 
 @flow(name="sql_evaluate")
@@ -43,7 +45,9 @@ def sql_evaluate(request: SqlRequest = SqlRequest()) -> dict[str, Any]:
     chat = make_chat(sql.llm, settings.cache_dir)
     rows, records = {}, []
     for variant in sql.variants:
-        found = evaluate_variant(settings, examples, schemas, variant, chat)
+        found = evaluate_variant(sql, read_template(settings), make_tools(settings, variant),
+                                 settings.data_root / sql.database_dir, settings.cache_dir, examples, schemas, variant,
+                                 chat)
         rows[variant] = summary_row(found)
         records += found
     table = ex_table(rows, sql.llm.model, request.dataset)

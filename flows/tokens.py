@@ -14,7 +14,7 @@ from embedlab.config.request import SettingsRequest
 from embedlab.tasks.tokens.common import decode_texts, load_token_model, measure_alignment, read_texts, write_output
 from embedlab.tasks.tokens.report import align_report, decoded_lines, sparse_report, spectrum_report
 from embedlab.tasks.tokens.sparse import (check_depths, decode_retrieval_task, measure_query_latency,
-                                          read_retrieval_task, score_dense, score_sparse)
+                                          read_retrieval_task, retrieval_task_ref, score_dense, score_sparse)
 from embedlab.tasks.tokens.spectrum import analyse_spectrum
 from embedlab.tasks.tracking import log_run
 
@@ -64,7 +64,7 @@ def align(request: TokensRequest) -> dict[str, Any]:
     """hit@k, local and global alignment over `tokens.align.data`."""
     settings = request.resolve_settings()
     chosen = settings.params.tokens
-    texts = read_texts(settings, chosen.align.data)
+    texts = read_texts(chosen.texts, chosen.align.data, settings.data_root)
     model = _model(settings)
     result = measure_alignment(model, texts, chosen.k, chosen.align.truncate, chosen.align.special_tokens,
                                settings.cache_dir)
@@ -79,7 +79,7 @@ def sparse(request: TokensRequest) -> dict[str, Any]:
     """Aligned-token sparse retrieval at (doc_k, query_m) and over the sweep, beside exact dense search."""
     settings = request.resolve_settings()
     chosen, params = settings.params.tokens.sparse, settings.params.tokens
-    loaded = read_retrieval_task(settings, chosen.task)
+    loaded = read_retrieval_task(retrieval_task_ref(settings, chosen.task))
     model = _model(settings)
     check_depths(params, model.decoder.vocab_size)
     decoded = decode_retrieval_task(model, loaded, max([chosen.doc_k, *chosen.sweep_doc_k]),
@@ -108,7 +108,7 @@ def spectrum(request: TokensRequest) -> dict[str, Any]:
     """Spectral analysis between `tokens.spectrum.backbone` and `.embedder` on `.data`."""
     settings = request.resolve_settings()
     params, chosen = settings.params.tokens, settings.params.tokens.spectrum
-    texts = read_texts(settings, chosen.data)
+    texts = read_texts(settings.params.tokens.texts, chosen.data, settings.data_root)
     backbone = _model(settings, chosen.backbone)
     embedder = _model(settings, chosen.embedder)
     result = analyse_spectrum(backbone, embedder, texts, chosen.lam, params.k, params.align.truncate,

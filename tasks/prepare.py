@@ -39,16 +39,19 @@ class PreparedTask:
     files: dict[str, dict[str, Any]]
 
 
-def resolve_configured_tasks(settings: Settings) -> list[EvalTaskRef]:
-    """The tasks of params.yaml (`evaluate.tasks` and every task of `evaluate.task_files`), resolved by name."""
+def configured_task_files(settings: Settings) -> list[Path]:
+    """The task files of params.yaml (`evaluate.task_files`), resolved against the project folder; UserError
+    unless `evaluate.source` is local (prepare reads local files)."""
     params = settings.params.evaluate
     if params.source != "local":
         raise UserError(f"prepare reads local files, but evaluate.source is {params.source!r}: set it to 'local'")
-    task_files = [settings.path(p) for p in params.task_files]
-    return resolve_tasks(params.tasks, task_files, settings.data_root)
+    return [settings.path(p) for p in params.task_files]
 
 
-list_configured_tasks = task(cache_policy=NO_CACHE, name="list_configured_tasks")(resolve_configured_tasks)
+@task(cache_policy=NO_CACHE)
+def list_configured_tasks(names: list[str], task_files: list[Path], data_root: Path) -> list[EvalTaskRef]:
+    """The tasks of params.yaml (`evaluate.tasks` and every task of `evaluate.task_files`), resolved by name."""
+    return resolve_tasks(names, task_files, data_root)
 
 
 def folder_names(names: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_write_text
 from embedlab.cache_store import load_json, save_json
+from embedlab.config.sql import SqlParams
 from embedlab.errors import UserError
 from embedlab.models.generation.backend import Prompt, build_backend, require_model
 from embedlab.models.generation.cache import ResponseCache, complete_cached
@@ -127,28 +128,27 @@ def load_questions(settings: Any, questions: Path, sample: int | None) -> tuple[
     return examples, schemas
 
 
-def _prediction_key(identity: dict, variant: str, template: str, settings: Any, example: Example) -> str:
-    sql = settings.params.sql
+def _prediction_key(identity: dict, variant: str, template: str, sql: SqlParams, example: Example) -> str:
     payload = {"llm": identity, "variant": variant, "prompt": template, "system": sql.system,
                "max_turns": sql.max_turns, "top_k": sql.top_k, "db": example.db_id, "question": example.question}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate_variant(settings: Any, examples: list[Example], schemas: dict[str, Schema], variant: str,
-                     chat: Chat) -> list[dict]:
-    """One record per example: prediction, EX (official semantics), hardness, turns, format errors, seconds.
+def evaluate_variant(sql: SqlParams, template: str, tools: list, database_dir: Path, cache_dir: Path,
+                     examples: list[Example], schemas: dict[str, Schema], variant: str, chat: Chat) -> list[dict]:
+    """One record per example: prediction, EX (official semantics), hardness, turns, format errors, seconds;
+    `template` (`read_template`) and `tools` (`make_tools` of `variant`) drive the agent, the databases lie under
+    `database_dir`.
 
     Each prediction is stored as soon as it is made (`<cache_dir>/sql_predictions`), so an interrupted
     evaluation resumes where it stopped."""
-    sql = settings.params.sql
-    template, tools = read_template(settings), make_tools(settings, variant)
-    folder = settings.cache_dir / "sql_predictions"
+    folder = cache_dir / "sql_predictions"
     databases: dict[str, Database] = {}
     records = []
     for example in examples:
-        path = database_path(settings.data_root / sql.database_dir, example.db_id)
-        key = _prediction_key(chat.identity, variant, template, settings, example)  # type: ignore[attr-defined]
+        path = database_path(database_dir, example.db_id)
+        key = _prediction_key(chat.identity, variant, template, sql, example)  # type: ignore[attr-defined]
         entry = folder / key[:2] / f"{key}.entry"
         stored = load_json(entry)
         if stored is None:
@@ -207,12 +207,11 @@ def stored_literals(schemas: dict[str, Schema], examples: list[Example], databas
 
 
 @task(cache_policy=NO_CACHE)
-def build_mismatch(settings: Any, questions: Path, output: Path) -> dict[str, Any]:
-    """Write the Spider-Mismatch-style set (a Spider-format JSON list with the rewrite recorded) to `output`."""
-    sql = settings.params.sql
+def build_mismatch(questions: Path, tables: Path, database_dir: Path, output: Path) -> dict[str, Any]:
+    """Write the Spider-Mismatch-style set (a Spider-format JSON list with the rewrite recorded) to `output`, from
+    the Spider-format `questions` over the schemas of `tables` and the databases under `database_dir`."""
     examples = read_examples(questions)
-    schemas = read_tables(settings.data_root / sql.tables)
-    database_dir = settings.data_root / sql.database_dir
+    schemas = read_tables(tables)
     stored = stored_literals(schemas, examples, database_dir)
     pairs: list[tuple[MismatchExample, dict]] = [(m, e.sql) for e in examples if e.sql
                                                  for m in [rewrite(e, schemas[e.db_id], stored)] if m]

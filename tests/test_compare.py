@@ -14,7 +14,7 @@ from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.errors import UserError
 from embedlab.tasks.compare.report import comparison_table
-from embedlab.tasks.compare.variants import compare_specs, list_variants
+from embedlab.tasks.compare.variants import compare_specs, list_variants, seed_folders
 from conftest import write_small_tasks
 from merging_helpers import perturbed_copy, write_tiny_project
 
@@ -123,7 +123,10 @@ def test_missing_variants_and_bad_params_fail_in_one_line(tiny_compare):
     result = runner.invoke(app, ["compare", "-S", "compare.max_seq_length=0"])
     assert result.exit_code == 2 and "compare.max_seq_length: Input should be greater than 0" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert [v.name for v in list_variants.fn(load_settings())[None]][:3] == ["base", "sts", "pairs"]
+    settings = load_settings()
+    variants = list_variants.fn(settings.params.train, settings.params.compare, seed_folders(settings),
+                                settings.project_dir)
+    assert [v.name for v in variants[None]][:3] == ["base", "sts", "pairs"]
 
 
 def test_several_seeds_score_each_seeds_folders_and_report_mean_and_std(tiny_compare, tiny_model):

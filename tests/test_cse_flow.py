@@ -20,7 +20,7 @@ from embedlab.models.data_module import TaskMixDataModule
 from embedlab.models.diagnostics import AlignUniformMonitor, alignment, fdi_means, uniformity
 from embedlab.models.embedding_module import EmbeddingModule
 from embedlab.models.trainer import fit
-from embedlab.tasks.cse.train import hold_out, read_cse_data, read_eval_pairs, run_name, train_cse
+from embedlab.tasks.cse.train import generated_file, hold_out, read_cse_data, read_eval_pairs, run_name, train_cse
 from embedlab.train_tasks.task import TrainExample
 
 HIERARCHICAL = [
@@ -87,8 +87,8 @@ def test_generated_hierarchical_data_trains_the_hierarchical_objective(tiny_mode
                                "cse.diagnostics.holdout=0.2")
     settings = load_settings(REPO / "params.yaml", overrides)
     params = settings.params.cse
-    train_task, held_out = hold_out(read_cse_data.fn(params, settings), params.diagnostics.holdout,
-                                    params.diagnostics.max_pairs, params.seed)
+    data = read_cse_data.fn(params, settings.data_root, generated_file(settings))
+    train_task, held_out = hold_out(data, params.diagnostics.holdout, params.diagnostics.max_pairs, params.seed)
     eval_pairs = read_eval_pairs.fn(settings.data_root, params.diagnostics, params.seed)
     summary = train_cse.fn(train_task, held_out, eval_pairs, params, tmp_path / "out" / run_name(params))
     assert summary["steps"] == 2 and summary["tasks"] == {"generated": 4} and len(held_out) == 2
@@ -97,9 +97,10 @@ def test_generated_hierarchical_data_trains_the_hierarchical_objective(tiny_mode
 
 def test_sentences_and_hierarchical_formats(generated):
     settings = load_settings(REPO / "params.yaml", [f"generate.sentences.output={generated}", "cse.data=generated"])
-    task = read_cse_data.fn(settings.params.cse, settings)
+    task = read_cse_data.fn(settings.params.cse, settings.data_root, generated_file(settings))
     assert task.examples[0].texts == (HIERARCHICAL[0]["sentence"], *HIERARCHICAL[0]["levels"])
-    wiki = read_cse_data.fn(settings.params.cse.model_copy(update={"data": "wiki"}), settings)
+    wiki = read_cse_data.fn(settings.params.cse.model_copy(update={"data": "wiki"}), settings.data_root,
+                            generated_file(settings))
     assert len(wiki) > 10_000 and all(e.texts[0] == e.texts[1] for e in wiki.examples[:50])
     kept, pairs = hold_out(wiki, 0.1, 256, seed=0)
     assert len(kept) == len(wiki) - round(0.1 * len(wiki)) and len(pairs) == 256
@@ -160,10 +161,11 @@ def test_missing_or_malformed_generated_data_names_the_file(tmp_path, generated)
     missing = load_settings(REPO / "params.yaml", [f"generate.sentences.output={tmp_path / 'none.jsonl'}",
                                                    "cse.data=generated"])
     with pytest.raises(DataError, match="none.jsonl: file not found .*`embedlab generate sentences`"):
-        read_cse_data.fn(missing.params.cse, missing)
+        read_cse_data.fn(missing.params.cse, missing.data_root, generated_file(missing))
     generated.write_text(generated.read_text() + '{"sentence": "x", "levels": ["y"]}\n')
     ragged = load_settings(REPO / "params.yaml", [f"generate.sentences.output={generated}", "cse.data=generated"])
     with pytest.raises(DataError, match=r"sentences.jsonl:7: 1 levels where the first row has 3"):
-        read_cse_data.fn(ragged.params.cse, ragged)
+        read_cse_data.fn(ragged.params.cse, ragged.data_root, generated_file(ragged))
     with pytest.raises(UserError):
-        hold_out(read_cse_data.fn(ragged.params.cse, ragged).with_examples([]), 0.1, 8, 0)
+        data = read_cse_data.fn(ragged.params.cse, ragged.data_root, generated_file(ragged))
+        hold_out(data.with_examples([]), 0.1, 8, 0)

@@ -4,6 +4,7 @@ tasks/X.py or the folder tasks/X/), and every folder under tasks/ and flows/ is 
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 from conftest import REPO
@@ -41,13 +42,28 @@ VERBS = {"analyse", "answer", "build", "check", "complete", "decode", "draw", "e
          "train", "warn", "write"}
 
 
-def test_every_prefect_task_is_named_verb_noun():
+def prefect_tasks() -> list:
+    """Every Prefect task defined under tasks/."""
     from prefect import Task
 
-    names = set()
+    found = []
     for path in sorted((REPO / "tasks").rglob("*.py")):
-        module = importlib.import_module(".".join(["embedlab", *path.relative_to(REPO).with_suffix("").parts])
-                                         .removesuffix(".__init__"))
-        names |= {value.name for value in vars(module).values() if isinstance(value, Task)}
+        name = ".".join(["embedlab", *path.relative_to(REPO).with_suffix("").parts]).removesuffix(".__init__")
+        module = importlib.import_module(name)
+        found += [value for value in vars(module).values()
+                  if isinstance(value, Task) and value.fn.__module__ == module.__name__]
+    return found
+
+
+def test_every_prefect_task_is_named_verb_noun():
+    names = {task.name for task in prefect_tasks()}
     assert len(names) > 40
     assert sorted(name for name in names if name.split("_")[0] not in VERBS or "_" not in name) == []
+
+
+def test_no_prefect_task_receives_the_whole_settings():
+    """A task gets the typed section or the paths and values it needs (issue 12), never all of params.yaml."""
+    whole = [f"{task.name}({name})" for task in prefect_tasks()
+             for name, parameter in inspect.signature(task.fn).parameters.items()
+             if str(parameter.annotation) == "Settings" or (name == "settings" and str(parameter.annotation) == "Any")]
+    assert whole == []

@@ -36,7 +36,7 @@ def run_cse(
     from embedlab.config import load_settings
     from embedlab.eval_tasks.registry import resolve_tasks
     from embedlab.models.model_source import model_source
-    from embedlab.tasks.cse.train import check_data, check_objective, table_run
+    from embedlab.tasks.cse.train import check_data, check_objective, generated_file, table_run
 
     with user_errors():  # run, objective, options, params, data, model and evaluation tasks: before Prefect starts
         if run and objective:
@@ -44,7 +44,7 @@ def run_cse(
         settings = load_settings(params, overrides or []).with_values({"cse.objective": objective, "cse.data": data})
         chosen_params = table_run(settings, run) if run else settings.params.cse
         check_objective(chosen_params)
-        check_data(chosen_params, settings)
+        check_data(chosen_params, generated_file(settings))
         model_source(chosen_params.base)
         resolve_tasks(chosen_params.evaluate, [], settings.data_root)  # names and files; the flow reads the data
 

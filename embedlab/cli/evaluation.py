@@ -79,12 +79,13 @@ def prepare(
     """Validate the evaluation tasks of params.yaml and write them as normalised JSON lines (DVC stage `prepare`)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.tasks.prepare import resolve_configured_tasks
+    from embedlab.eval_tasks.registry import resolve_tasks
+    from embedlab.tasks.prepare import configured_task_files
 
     output = cwd_path(output)
     with user_errors():  # names, task files, params and the output folder are checked before Prefect starts
         settings = load_settings(params, overrides or [])
-        resolve_configured_tasks(settings)
+        resolve_tasks(settings.params.evaluate.tasks, configured_task_files(settings), settings.data_root)
         check_output_dir(settings.path(output or settings.params.prepare.out), [settings.data_root])
 
     from embedlab.flows.prepare import PrepareRequest

@@ -84,7 +84,7 @@ def compare_command(
     (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.tasks.compare.variants import compare_specs, variants_by_seed
+    from embedlab.tasks.compare.variants import compare_specs, seed_folders, variants_by_seed
 
     output = cwd_path(output)
     with user_errors():  # params, the suite, every variant's folder and the output are checked before Prefect starts
@@ -93,7 +93,7 @@ def compare_command(
         for method in settings.params.compare.merges:
             METHODS.check(method)
         compare_specs(settings)
-        variants_by_seed(settings)
+        variants_by_seed(settings.params.train, settings.params.compare, seed_folders(settings), settings.project_dir)
 
     from embedlab.flows.compare import CompareRequest
     from embedlab.flows.compare import compare as compare_flow

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import ValidationError
 
 from embedlab.config import Settings
+from embedlab.config.training import CompareParams, TrainParams
 from embedlab.errors import UserError, unknown_name
 from embedlab.eval_tasks.loading import EvalTask, load_task
 from embedlab.eval_tasks.registry import read_task_file
@@ -92,11 +93,17 @@ def variant_folders(settings: Settings, seed: int | None = None) -> dict[str, Pa
     return {kind: root / kind for kind in ("train", "joint", "merge")}
 
 
-def comparison_variants(settings: Settings, seed: int | None = None) -> list[Variant]:
-    """Every variant of the comparison, in table order, from the folders of `seed` (`variant_folders`); UserError
-    naming the first missing model."""
-    train, compare = settings.params.train, settings.params.compare
-    folders = variant_folders(settings, seed)
+def seed_folders(settings: Settings) -> dict[int | None, dict[str, Path]]:
+    """The folders to score (`variant_folders`): {None: the default folders} for one `compare.seeds`, else
+    {seed: that seed's folders} for each."""
+    seeds = settings.params.compare.seeds
+    return {seed: variant_folders(settings, seed) for seed in (seeds if len(seeds) > 1 else [None])}
+
+
+def comparison_variants(train: TrainParams, compare: CompareParams, folders: dict[str, Path], seed: int | None,
+                        project_dir: Path) -> list[Variant]:
+    """Every variant of the comparison, in table order, from `folders` (those of `seed`, see `variant_folders`);
+    UserError naming the first missing model."""
     by_hand = f"`dvc repro pipelines/seeds/dvc.yaml` (seed {seed})" if seed is not None else "`dvc repro`"
     variants = [Variant("base", "base", train.base)]
     trainings = {}
@@ -114,16 +121,15 @@ def comparison_variants(settings: Settings, seed: int | None = None) -> list[Var
         if not (folder / "merge.json").is_file() or not (folder / "summary.json").is_file():
             raise UserError(f"merge variant {method!r}: {folder} is missing or incomplete; merge with "
                             f"`embedlab merge --trained --method {method} --out {folder}` (or {by_hand})")
-        seconds, samples, details = merge_compute(folder, trainings, settings.project_dir)
+        seconds, samples, details = merge_compute(folder, trainings, project_dir)
         variants.append(Variant(f"merge-{method}", "merge", str(folder), seconds, samples, details))
     return variants
 
 
-def variants_by_seed(settings: Settings) -> dict[int | None, list[Variant]]:
-    """The variants to score: {None: the default folders' variants} for one `compare.seeds`, else {seed: that
-    seed's variants} for each; UserError naming the first missing model."""
-    seeds = settings.params.compare.seeds
-    return {seed: comparison_variants(settings, seed) for seed in (seeds if len(seeds) > 1 else [None])}
+def variants_by_seed(train: TrainParams, compare: CompareParams, folders: dict[int | None, dict[str, Path]],
+                     project_dir: Path) -> dict[int | None, list[Variant]]:
+    """The variants to score, by seed of `folders` (`seed_folders`); UserError naming the first missing model."""
+    return {seed: comparison_variants(train, compare, chosen, seed, project_dir) for seed, chosen in folders.items()}
 
 
 list_variants = task(cache_policy=NO_CACHE, name="list_variants")(variants_by_seed)
@@ -158,9 +164,8 @@ def compare_specs(settings: Settings) -> tuple[list[EvalTaskSpec], Path]:
 
 
 @task(cache_policy=NO_CACHE)
-def read_compare_tasks(settings: Settings) -> list[EvalTask]:
-    """Read and validate the evaluation suite (see `compare_specs`) before any model is loaded."""
-    specs, base_dir = compare_specs(settings)
+def read_compare_tasks(specs: list[EvalTaskSpec], base_dir: Path) -> list[EvalTask]:
+    """Read and validate the evaluation suite (`compare_specs`) before any model is loaded."""
     return [load_task(spec, base_dir) for spec in specs]
 
 

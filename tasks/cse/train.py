@@ -65,19 +65,23 @@ def run_dir(settings: Settings, params: CseParams, table_name: str | None = None
     return settings.path(params.output) / run_name(params)
 
 
-def check_data(params: CseParams, settings: Settings) -> None:
+def generated_file(settings: Settings) -> Path:
+    """The generated sentences `cse.data: generated` trains on (`generate.sentences.output`)."""
+    return settings.path(settings.params.generate.sentences.output)
+
+
+def check_data(params: CseParams, generated: Path) -> None:
     """DataError naming the file and the commands that write it when `generated` data does not exist yet."""
-    if params.data == "generated":
-        path = settings.path(settings.params.generate.sentences.output)
-        if not path.is_file():
-            raise DataError(path, "file not found (generate.sentences.output); write it with `embedlab generate "
-                                  "sentences` or `dvc repro pipelines/llm/dvc.yaml`")
+    if params.data == "generated" and not generated.is_file():
+        raise DataError(generated, "file not found (generate.sentences.output); write it with `embedlab generate "
+                                   "sentences` or `dvc repro pipelines/llm/dvc.yaml`")
 
 
-def train_task_spec(params: CseParams, settings: Settings) -> TrainTaskSpec:
-    """The training task of `params.data`: its file, format and the objective as its loss."""
+def train_task_spec(params: CseParams, generated: Path) -> TrainTaskSpec:
+    """The training task of `params.data`: its file (`generated`: the generated sentences), format and the
+    objective as its loss."""
     if params.data == "generated":
-        file = FileSpec(path=str(settings.path(settings.params.generate.sentences.output)))
+        file = FileSpec(path=str(generated))
     else:
         file = getattr(params, params.data)
     return TrainTaskSpec(format=FORMATS[params.data], files={"train": file}, loss=params.objective,
@@ -85,10 +89,11 @@ def train_task_spec(params: CseParams, settings: Settings) -> TrainTaskSpec:
 
 
 @task(cache_policy=NO_CACHE)
-def read_cse_data(params: CseParams, settings: Settings) -> TrainTask:
-    """Read the training data; DataError naming the file for a missing, empty or malformed one."""
-    check_data(params, settings)
-    return load_train_task(params.data, train_task_spec(params, settings), settings.data_root, params.seed)
+def read_cse_data(params: CseParams, data_root: Path, generated: Path) -> TrainTask:
+    """Read the training data (files under `data_root`; `generated`: see `generated_file`); DataError naming the
+    file for a missing, empty or malformed one."""
+    check_data(params, generated)
+    return load_train_task(params.data, train_task_spec(params, generated), data_root, params.seed)
 
 
 def hold_out(train_task: TrainTask, fraction: float, max_pairs: int,

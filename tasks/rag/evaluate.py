@@ -15,6 +15,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_dir
+from embedlab.config.rag import TrainRerankerParams
 from embedlab.eval_tasks.loading import load_task
 from embedlab.eval_tasks.spec import EvalTaskSpec, FileSpec
 from embedlab.models.model_source import model_source
@@ -138,9 +139,10 @@ def mine_groups(index: RagIndex, data: dict[str, Any], negatives: int, depth: in
 
 
 @task(cache_policy=NO_CACHE)
-def train_layerwise_reranker(settings: Any, index: RagIndex, data: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Mine groups, train MiniLM's weights with a head per layer, save to `out` as one unit."""
-    options = settings.params.rag.train_reranker
+def train_layerwise_reranker(options: TrainRerankerParams, index: RagIndex, data: dict[str, Any],
+                             out: Path) -> dict[str, Any]:
+    """Mine groups (`rag.train_reranker` options), train MiniLM's weights with a head per layer, save to `out` as
+    one unit."""
     log = run_logger()
     groups = mine_groups(index, data, options.negatives, options.mine_depth, options.seed)
     model = LayerwiseCrossEncoder.from_encoder(model_source(options.base), options.max_length)

@@ -12,6 +12,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_dir
+from embedlab.config.rag import RagParams
 from embedlab.errors import DataError, UserError
 from embedlab.models.generation.backend import Prompt, build_backend, require_model
 from embedlab.models.generation.cache import ResponseCache, complete_cached
@@ -30,27 +31,25 @@ def tokenizer_of(settings: Any) -> Any:
     return build_tokenizer(rag.tokenizer, settings.data_root / rag.stopwords)
 
 
-def route_settings(settings: Any) -> RouteSettings:
-    rag = settings.params.rag
+def route_settings(rag: RagParams) -> RouteSettings:
     return RouteSettings(rag.route1_top_k, rag.route2_top_k, rag.fusion, rag.fusion_options)
 
 
-def build(settings: Any, corpus: Path) -> RagIndex:
-    """The index of the documents at `corpus` (a folder or JSON lines), in memory."""
-    rag = settings.params.rag
+def build(rag: RagParams, tokenizer: Any, corpus: Path) -> RagIndex:
+    """The index of the documents at `corpus` (a folder or JSON lines), in memory, chunked and tokenized as the
+    `rag` section says (`tokenizer`: `tokenizer_of`)."""
     documents = read_documents(corpus)
     chunks = chunk_documents(documents, SentenceSplitter(rag.chunk_size, rag.chunk_overlap))
-    tokenizer = tokenizer_of(settings)
     meta = {"source": str(corpus), "tokenizer": tokenizer.identity, "chunk_size": rag.chunk_size,
             "chunk_overlap": rag.chunk_overlap, "bm25": rag.bm25.model_dump()}
     return RagIndex.build(chunks, tokenizer, rag.bm25.model_dump(), meta)
 
 
 @task(cache_policy=NO_CACHE)
-def build_index(settings: Any, corpus: Path, out: Path) -> dict[str, Any]:
-    """Index `corpus` and write it to `out` as one unit (temp folder, then rename)."""
+def build_index(rag: RagParams, tokenizer: Any, corpus: Path, out: Path) -> dict[str, Any]:
+    """Index `corpus` (see `build`) and write it to `out` as one unit (temp folder, then rename)."""
     start = time.perf_counter()
-    index = build(settings, corpus)
+    index = build(rag, tokenizer, corpus)
     with atomic_dir(out) as tmp:
         index.save(tmp)
     return {**index.meta, "index": str(out), "seconds": time.perf_counter() - start}
@@ -112,9 +111,9 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
     return questions
 
 
-def exit_options(settings: Any) -> dict[str, Any]:
+def exit_options(rag: RagParams) -> dict[str, Any]:
     """Keyword arguments of a reranker's `score` from rag.rerank (layer, batch, early-exit rule)."""
-    rerank = settings.params.rag.rerank
+    rerank = rag.rerank
     options: dict[str, Any] = {"layer": rerank.layer, "batch_size": rerank.batch_size}
     if rerank.early_exit.enabled:
         exit = rerank.early_exit
@@ -134,19 +133,18 @@ def open_reranker(settings: Any) -> Any:
 
 
 @task(cache_policy=NO_CACHE)
-def answer_question(settings: Any, index: RagIndex, reranker: Any, chat: Chat | None, question: dict[str, Any],
+def answer_question(rag: RagParams, index: RagIndex, reranker: Any, chat: Chat | None, question: dict[str, Any],
                     qa_template: str, merge_template: str) -> dict[str, Any]:
     """Retrieve (both routes, fused), rerank to the top k, optionally compress, answer (chat None: no answer).
 
     Returns {"id", "query", "answer", "passages": [{path, text, score}], "seconds": {stage: s}, "exit_layer"}."""
-    rag = settings.params.rag
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    hits = index.retrieve(question["query"], route_settings(settings), question.get("document"))
+    hits = index.retrieve(question["query"], route_settings(rag), question.get("document"))
     seconds["retrieve"] = time.perf_counter() - start
     start = time.perf_counter()
     chunks = [index.chunks[c] for c, _ in hits]
-    reranked = reranker.score(question["query"], [reranker_text(c) for c in chunks], **exit_options(settings))
+    reranked = reranker.score(question["query"], [reranker_text(c) for c in chunks], **exit_options(rag))
     order = sorted(range(len(chunks)), key=lambda i: -reranked.scores[i])[:rag.rerank.top_k]
     top = [(chunks[i], reranked.scores[i]) for i in order]
     seconds["rerank"] = time.perf_counter() - start

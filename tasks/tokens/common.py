@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_dir
 from embedlab.config import Settings
+from embedlab.config.tokens import TextSetParams
 from embedlab.errors import unknown_name
 from embedlab.eval_tasks.readers import read_rows
 from embedlab.models.tokens import alignment
@@ -60,13 +61,13 @@ def embed(model: TokenModel, texts: list[str], cache_dir: Path) -> np.ndarray:
 
 
 @task(cache_policy=NO_CACHE)
-def read_texts(settings: Settings, name: str) -> list[str]:
-    """The texts of `tokens.texts[name]`: its file's `text` column, the first `limit` rows."""
-    sets = settings.params.tokens.texts
+def read_texts(sets: dict[str, TextSetParams], name: str, data_root: Path) -> list[str]:
+    """The texts of `sets[name]` (`tokens.texts`): its file's `text` column (under `data_root`), the first `limit`
+    rows."""
     if name not in sets:
         raise unknown_name("text set", name, sets)
     chosen = sets[name]
-    rows = read_rows(settings.data_root / chosen.file.path, name, chosen.file, ("text",))
+    rows = read_rows(data_root / chosen.file.path, name, chosen.file, ("text",))
     return [row["text"] for _, row in itertools.islice(rows, chosen.limit)]
 
 

@@ -18,7 +18,7 @@ from scipy import sparse
 from embedlab.config import Settings, TokensParams
 from embedlab.errors import UserError
 from embedlab.eval_tasks.loading import EvalTask, load_task
-from embedlab.eval_tasks.registry import resolve_tasks
+from embedlab.eval_tasks.registry import EvalTaskRef, resolve_tasks
 from embedlab.models.retrieval.dense import DenseRetriever
 from embedlab.models.retrieval.metrics import ndcg_at_k, recall_of_judged
 from embedlab.models.tokens.decode import check_depth, token_ids, top_tokens
@@ -50,7 +50,7 @@ class Decoded:
     vocab_size: int
 
 
-def retrieval_task_ref(settings: Settings, name: str) -> Any:
+def retrieval_task_ref(settings: Settings, name: str) -> EvalTaskRef:
     """The task `name` (built-in or of `evaluate.task_files`); UserError with a did-you-mean, or for a task that is
     not a retrieval task."""
     files = [settings.path(p) for p in settings.params.evaluate.task_files]
@@ -61,9 +61,8 @@ def retrieval_task_ref(settings: Settings, name: str) -> Any:
 
 
 @task(cache_policy=NO_CACHE)
-def read_retrieval_task(settings: Settings, name: str) -> EvalTask:
-    """Read and validate the retrieval task `name` (corpus, queries, qrels)."""
-    ref = retrieval_task_ref(settings, name)
+def read_retrieval_task(ref: EvalTaskRef) -> EvalTask:
+    """Read and validate the retrieval task of `ref` (`retrieval_task_ref`: corpus, queries, qrels)."""
     return load_task(ref.spec, ref.base_dir)
 
 

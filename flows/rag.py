@@ -17,7 +17,7 @@ from embedlab.models.rag.keywords import keyword_score
 from embedlab.tasks.rag.evaluate import (documents_of, load_beir, measure_early_exit, metrics, rerank_run, run_bm25,
                                          sample_queries, train_layerwise_reranker)
 from embedlab.tasks.rag.run import (answer_question, build, build_index, exit_options, make_chat, open_index,
-                                    open_reranker, read_prompt, read_questions, tokenizer_of)
+                                    open_reranker, read_prompt, tokenizer_of)
 from embedlab.tasks.results_table import ResultsTable, write_table
 from embedlab.tasks.tracking import log_run
 

@@ -29,18 +29,22 @@ def evaluate(
     """Evaluate an embedding model on evaluation tasks (scores are mteb's)."""
     from embedlab.atomic import check_output_dir
     from embedlab.config import load_settings
-    from embedlab.eval_tasks.loading import load_tasks
+    from embedlab.cli.checks import require_file
+    from embedlab.eval_tasks.loading import task_paths
+    from embedlab.eval_tasks.registry import resolve_tasks
     from embedlab.models.device import resolve_device
     from embedlab.models.model_source import model_source
 
     output = cwd_path(output)
-    with user_errors():  # check the user's input before Prefect starts, so mistakes fail fast in one line
+    with user_errors():  # names, params, files and the output folder are checked before Prefect starts
         settings = load_settings(params, overrides or [])
         chosen = settings.params.evaluate
         names = task or ([] if task_file else chosen.tasks)
         files = task_file or [settings.path(p) for p in chosen.task_files]
-        if chosen.source == "local":
-            load_tasks(names, files, settings.data_root)
+        if chosen.source == "local":  # the data files are parsed once, by the flow's read_eval_tasks
+            for ref in resolve_tasks(names, files, settings.data_root):
+                for role, path in task_paths(ref.spec, ref.base_dir).items():
+                    require_file(path, f"{ref.spec.name}'s {role} file", f"files.{role}.path")
         else:
             from embedlab.tasks.evaluate import hub_task
 

@@ -45,9 +45,14 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
         raise DataError(path, f"column {column!r} must be a number, got {text!r}", line) from None
 
 
+def task_paths(spec: EvalTaskSpec, base_dir: Path) -> dict[str, Path]:
+    """{role: path} of the files `spec` reads; relative paths are taken from `base_dir`."""
+    return {role: _resolve(base_dir, file.path) for role, file in spec.files.items()}
+
+
 def load_task(spec: EvalTaskSpec, base_dir: Path) -> EvalTask:
     """Read and validate every file of `spec`; relative paths are taken from `base_dir`."""
-    paths = {role: _resolve(base_dir, file.path) for role, file in spec.files.items()}
+    paths = task_paths(spec, base_dir)
 
     def rows(role: str):
         return read_rows(paths[role], role, spec.files[role], ROLES[spec.type][role], OPTIONAL_COLUMNS.get(role, ()))

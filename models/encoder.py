@@ -65,16 +65,17 @@ def model_files_sha256(folder: Path) -> str:
     out), each as its relative path then its content's sha256, in sorted path order. 64 hex digits.
 
     Names a model by what it loads from, before and without loading it: any changed weight or configuration
-    gives another digest. The real all-MiniLM-L6-v2 folder (91 MB) takes about 0.1 s.
+    gives another digest. A catalogue model's files are not re-read: their sha256 comes from the folder's
+    `sha256.json` where size and mtime still match (`embedlab.models.local.install.file_sha256`).
     """
+    from embedlab.models.local.install import file_sha256  # a catalogue model's hashes come from its manifest
+
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
         if not path.is_file() or any(part.startswith(".") for part in relative.parts):
             continue
-        with path.open("rb") as handle:
-            content = hashlib.file_digest(handle, "sha256").hexdigest()
-        digest.update(f"{relative.as_posix()}\0{content}\n".encode())
+        digest.update(f"{relative.as_posix()}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_write_text
 from embedlab.cache_store import load_json, save_json
+from embedlab.models.intervals import wilson
 from embedlab.models.kbqa.grailqa import Example, surface_map
 from embedlab.models.kbqa.metrics import Grapher, answer_f1, same_logical_form
 from embedlab.models.kbqa.ontology import read_json
@@ -24,15 +24,6 @@ from embedlab.tasks.kbqa.run import Kit, Llm, ask, demo_pool
 from embedlab.tasks.results_table import ResultsTable
 
 LEVELS = ("i.i.d.", "compositional", "zero-shot")
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95 % Wilson score interval of a proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))  # no -0.0
 
 
 @task(cache_policy=NO_CACHE)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import UserError
+from embedlab.models.cached_encoder import CachedEncoder
 from embedlab.models.generation.backend import Prompt, Usage, build_backend, require_model
 from embedlab.models.generation.cache import ResponseCache, complete_cached
 from embedlab.models.kbqa.endpoint import Store, open_store
@@ -26,22 +27,6 @@ from embedlab.models.kbqa.sexpr import parse
 
 Llm = Callable[[str], list[str]]  # a user message -> the n sampled completions
 STYLES = {"code": (code_prompt, interpret), "sexpr": (sexpr_prompt, read_sexpr)}
-
-
-def cached_encoder(spec: str, cache_dir: Path) -> Callable[[list[str]], np.ndarray]:
-    """texts -> (N, D) normalised vectors of `spec` (MiniLM by default), stored in the project's embedding cache
-    (the ontology's 19k relation names are encoded once per model)."""
-    from embedlab.models.embedding_cache import EmbeddingCache
-    from embedlab.models.encoder import fingerprint, load_encoder
-
-    model = load_encoder(spec, "auto")
-    cache = EmbeddingCache(cache_dir / "embeddings" / fingerprint(model))
-
-    def encode(texts: list[str]) -> np.ndarray:
-        return cache.get_or_compute(list(texts), lambda missing: model.encode(
-            missing, batch_size=128, normalize_embeddings=True, convert_to_numpy=True))
-
-    return encode
 
 
 def make_llm(spec: Any, cache_dir: Path) -> Llm:
@@ -77,7 +62,7 @@ def make_kit(settings: Any, surface: bool = True) -> Kit:
     """The run's ontology, encoder, KB (kbqa.kb) and linker (with kbqa.surface_map unless `surface` is False)."""
     kbqa = settings.params.kbqa
     ontology = Ontology.load(settings.data_root / kbqa.ontology)
-    encode = cached_encoder(kbqa.encoder, settings.cache_dir)
+    encode = CachedEncoder(kbqa.encoder, settings.cache_dir)
     store = open_store(kbqa.kb, settings.project_dir, kbqa.kb_timeout_s, kbqa.kb_retries) if kbqa.kb else None
     linker = Linker(ontology, encode, settings.path(kbqa.surface_map) if surface else None, kbqa.relation_topk,
                     kbqa.class_topk, kbqa.entity_topk,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from embedlab.errors import DataError
 from embedlab.eval_tasks.spec import DEFAULT_COLUMN_NAMES, FileSpec
+from embedlab.jsonlines import read_json_lines
 
 csv.field_size_limit(2**31 - 1)
 
@@ -134,18 +134,9 @@ def _jsonl_rows(path: Path, spec: FileSpec, keys: dict[str, str | int],
     fields = _Fields(path, keys, needed, None, jsonl=True)
     plan = _plan(fields)
     filters = {str(key): values for key, values in spec.filter_values().items()}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"not valid JSON ({exc.msg})", line_no) from None
-            if not isinstance(obj, dict):
-                raise DataError(path, "expected a JSON object per line", line_no)
-            if _keep(obj, filters):
-                yield line_no, _row(path, obj, line_no, plan, needed)
+    for line_no, obj in read_json_lines(path):
+        if _keep(obj, filters):
+            yield line_no, _row(path, obj, line_no, plan, needed)
 
 
 def _delimited_rows(path: Path, spec: FileSpec, keys: dict[str, str | int],

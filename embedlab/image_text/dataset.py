@@ -20,6 +20,7 @@ from typing import Any
 from embedlab.atomic import atomic_dir
 from embedlab.errors import DataError, UserError
 from embedlab.image_text.records import ImageCaptions
+from embedlab.jsonlines import read_json_lines
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
@@ -114,11 +115,10 @@ def read_dataset(folder: Path, data_root: Path) -> ImageTextDataset:
 
 def _read_split(path: Path, image_dir: Path) -> list[ImageCaptions]:
     records = []
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line, row in read_json_lines(path):
         try:
-            row = json.loads(text)
             captions = {lang: tuple(texts) for lang, texts in row["captions"].items() if texts}
             records.append(ImageCaptions(row["id"], image_dir / row["image"], captions))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(path, f"expected {{id, image, captions}} ({exc})", line) from None
     return records

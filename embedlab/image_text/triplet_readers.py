@@ -22,6 +22,7 @@ from typing import Any
 
 from embedlab.errors import DataError
 from embedlab.image_text.triplets import Triplet
+from embedlab.jsonlines import read_json_lines
 
 def _json(path: Path) -> Any:
     if not path.is_file():
@@ -64,16 +65,8 @@ def read_generated_triplets(path: Path, image_dir: Path) -> list[Triplet]:
     if not path.is_file():
         raise DataError(path, "file not found (make it with `embedlab generate triplets`)")
     triplets = []
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
+    for line, row in read_json_lines(path):
         where = f"{path}:{line}"
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not valid JSON ({exc.msg})", line) from None
-        if not isinstance(row, dict):
-            raise DataError(path, "expected a JSON object", line)
         texts = _modifications(where, row)
         triplets.append(Triplet(where, image_dir / _text(where, row, "reference"), texts[0],
                                 image_dir / _text(where, row, "target"), tuple(texts[1:])))

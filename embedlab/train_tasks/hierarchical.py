@@ -7,10 +7,10 @@ one column per level.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from embedlab.errors import DataError
+from embedlab.jsonlines import read_json_lines
 from embedlab.train_tasks.spec import TrainFormat
 from embedlab.train_tasks.task import TrainExample, TrainTaskSpec
 
@@ -22,14 +22,8 @@ def read(spec: TrainTaskSpec, data_root: Path, seed: int) -> list[TrainExample]:
     if not path.is_file():
         raise DataError(path, "file not found (files.train.path); `embedlab generate sentences` writes it")
     examples: list[TrainExample] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not valid JSON ({exc.msg})", number) from None
-        sentence, levels = (row.get(sentence_key), row.get(levels_key)) if isinstance(row, dict) else (None, None)
+    for number, row in read_json_lines(path):
+        sentence, levels = row.get(sentence_key), row.get(levels_key)
         if not isinstance(sentence, str) or not isinstance(levels, list) or not levels \
                 or not all(isinstance(level, str) for level in levels):
             raise DataError(path, f"expected {{{sentence_key!r}: str, {levels_key!r}: [str, ...]}}", number)

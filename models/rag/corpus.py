@@ -8,12 +8,12 @@ corpus.jsonl is one: the knowledge path is `path`, else `title`). A chunk keeps 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from embedlab.errors import DataError
+from embedlab.jsonlines import read_json_lines
 from embedlab.models.rag.chunking import SentenceSplitter
 
 SUFFIXES = (".txt", ".md")
@@ -62,16 +62,9 @@ def _from_folder(folder: Path) -> Iterator[Document]:
 
 
 def _from_jsonl(path: Path) -> Iterator[Document]:
-    text = _read_text(path)
     seen = 0
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not valid JSON ({exc.msg})", number) from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+    for number, row in read_json_lines(path):
+        if not isinstance(row.get("text"), str):
             raise DataError(path, "expected a JSON object with a string field 'text'", number)
         if not row["text"].strip() and not str(row.get("title") or "").strip():
             raise DataError(path, "field 'text' is empty", number)

@@ -83,6 +83,21 @@ def test_group_loss_by_hand_and_training_lowers_it(tiny):
     assert len(losses) == 20 and float(group_loss(tiny, groups)) < before
 
 
+def test_heads_and_encoder_take_their_own_learning_rate(tiny):
+    """AdamW's first step moves every parameter with a gradient by lr * (sign(g) + wd * p) (Adam's first m/sqrt(v)
+    is sign(g)): the heads by head_lr, the encoder by lr."""
+    import copy
+
+    model = copy.deepcopy(tiny)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    train(model, [Group("alpha query", "alpha passage", ("beta", "gamma"))], groups_per_step=1, lr=1e-4,
+          head_lr=1e-2, max_steps=1)
+    for name, lr in (("heads.0.weight", 1e-2), ("bert.encoder.layer.0.attention.self.query.weight", 1e-4)):
+        step = (dict(model.named_parameters())[name].detach() - before[name]).abs()
+        assert torch.all(step <= lr * (1 + 0.01 * before[name].abs()) * 1.001), name  # |sign(g) + wd p| <= 1 + wd |p|
+        assert float(step.median()) == pytest.approx(lr, rel=0.05), name  # Adam's eps shrinks only tiny gradients
+
+
 def test_save_and_load_keep_the_scores(tiny, tmp_path):
     tiny.save(tmp_path)
     again = LayerwiseCrossEncoder.load(tmp_path)

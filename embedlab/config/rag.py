@@ -52,7 +52,8 @@ class TrainRerankerParams(Section):
     groups_per_step: int = Field(8, ge=1)
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(60, ge=1, description="null: every group once per epoch")
-    lr: float = Field(5e-5, gt=0)
+    lr: float = Field(5e-5, gt=0, description="the encoder's learning rate")
+    head_lr: float | None = Field(1e-3, gt=0, description="the new per-layer heads' learning rate (null: lr)")
     seed: int = 0
 
 

@@ -4,7 +4,9 @@ Loss (listwise, as cross-encoder rerankers are trained on BM25-mined negatives, 
 recipe): for each group g = (q, p, n_1..n_m) and each layer l, cross-entropy of the positive among the group's
 m + 1 layer-l logits; the loss is the mean over groups and layers, so every head learns to rank (the
 per-layer heads of bge-reranker-v2-minicpm-layerwise). AdamW, linear decay, seeded shuffling: the same inputs
-give the same weights on the CPU.
+give the same weights on the CPU. The heads are new (random) while the encoder is pretrained, so they get their
+own learning rate `head_lr` (default: `lr`): with a few hundred steps on CPU, heads at the encoder's 5e-5 barely
+leave their random start (session-5 run: loss 1.371 -> 1.370 in 20 steps).
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ def group_loss(model: LayerwiseCrossEncoder, groups: Sequence[Group]) -> torch.T
 
 def train(model: LayerwiseCrossEncoder, groups: Sequence[Group], epochs: int = 1, groups_per_step: int = 8,
           lr: float = 5e-5, seed: int = 0, max_steps: int | None = None,
-          progress: Callable[[int, int, float], None] | None = None) -> list[float]:
-    """Train in place; returns the loss of every step. `progress(step, steps, loss)` is called after each."""
+          progress: Callable[[int, int, float], None] | None = None, head_lr: float | None = None) -> list[float]:
+    """Train in place; returns the loss of every step. `progress(step, steps, loss)` is called after each.
+    `head_lr`: the learning rate of the per-layer heads (None: `lr`); the encoder's is `lr`."""
     torch.manual_seed(seed)
     order = random.Random(seed)
     steps_per_epoch = max(1, len(groups) // groups_per_step)
     total = steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    head_ids = {id(p) for p in model.heads.parameters()}
+    encoder = [p for p in model.parameters() if id(p) not in head_ids]
+    optimizer = torch.optim.AdamW([{"params": encoder, "lr": lr},
+                                   {"params": list(model.heads.parameters()), "lr": head_lr or lr}],
+                                  weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / max(total, 1)))
     model.train()
     losses: list[float] = []

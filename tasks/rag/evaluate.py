@@ -153,7 +153,7 @@ def train_layerwise_reranker(options: TrainRerankerParams, index: RagIndex, data
             log.info("step %d / %d: loss %.4f (%.0f s)", step, total, loss, time.perf_counter() - start)
 
     losses = train(model, groups, options.epochs, options.groups_per_step, options.lr, options.seed,
-                   options.max_steps, progress)
+                   options.max_steps, progress, options.head_lr)
     with atomic_dir(out) as tmp:
         model.save(tmp)
     return {"groups": len(groups), "steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1],

@@ -20,10 +20,11 @@ from prefect.cache_policies import NO_CACHE
 
 from embedlab.config import Settings
 from embedlab.errors import UserError
-from embedlab.eval_tasks.loading import file_sha256, load_task
+from embedlab.eval_tasks.loading import load_task
 from embedlab.eval_tasks.normalise import normalised_rows, normalised_spec
 from embedlab.eval_tasks.registry import EvalTaskRef, resolve_tasks
 from embedlab.eval_tasks.spec import EvalTaskSpec
+from embedlab.hashing import file_sha256
 
 TASK_FILE = "tasks.yaml"
 MANIFEST = "manifest.json"

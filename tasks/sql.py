@@ -20,6 +20,7 @@ from embedlab.atomic import atomic_write_text
 from embedlab.cache_store import load_json, save_json
 from embedlab.config.sql import SqlParams
 from embedlab.errors import UserError
+from embedlab.hashing import file_sha256
 from embedlab.models.generation.backend import Prompt, build_backend, require_model
 from embedlab.models.generation.cache import ResponseCache, complete_cached
 from embedlab.models.sql.agent import VARIANTS, AgentResult, Chat, ExecutionFeedback, Turn, answer
@@ -27,7 +28,7 @@ from embedlab.models.sql.detector import BUILTIN_RULES, ErrorDetector, read_rule
 from embedlab.models.sql.execution_match import GoldError, exec_match
 from embedlab.models.sql.hardness import LEVELS, hardness
 from embedlab.models.sql.mismatch import MismatchExample, equality_literals, rewrite
-from embedlab.models.sql.retriever import DatabaseRetriever, file_sha256
+from embedlab.models.sql.retriever import DatabaseRetriever
 from embedlab.models.sql.safe_exec import Limits, open_readonly, run_query
 from embedlab.models.sql.spider import Example, Schema, database_path, read_examples, read_tables, schema_from_sqlite
 from embedlab.models.sql.tools import Database

@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 
 from conftest import write
 from embedlab.cli import app
-from embedlab.eval_tasks.loading import file_sha256, load_task
+from embedlab.eval_tasks.loading import load_task
 from embedlab.eval_tasks.registry import resolve_tasks
 from embedlab.flows.evaluate import EvaluateRequest, evaluate
 from embedlab.flows.prepare import PrepareRequest, prepare
+from embedlab.hashing import file_sha256
 from embedlab.tasks.prepare import folder_names
 
 pytestmark = pytest.mark.filterwarnings("ignore:Hash collision or duplicate item")  # STS-B repeats sentences

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from embedlab.errors import DataError
 from embedlab.eval_tasks.readers import read_rows
 from embedlab.eval_tasks.registry import resolve_tasks
 from embedlab.eval_tasks.spec import OPTIONAL_COLUMNS, ROLES, EvalTaskSpec
+from embedlab.hashing import file_sha256
 
 
 @dataclass
@@ -28,14 +28,6 @@ class EvalTask:
     spec: EvalTaskSpec
     data: dict[str, Any]
     file_hashes: dict[str, str] = field(default_factory=dict)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float:

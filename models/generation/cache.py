@@ -17,16 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.cache_store import load_json, save_json
+from embedlab.hashing import file_sha256
 from embedlab.models.generation.backend import Backend, BackendError, Completion, Prompt, Usage
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cache_key(identity: dict[str, Any], prompt: Prompt) -> str:
     """sha256 hex of the canonical JSON of the back-end identity, the messages and the image's content."""
-    image = file_digest(prompt.image) if prompt.image else None
+    image = file_sha256(prompt.image) if prompt.image else None
     payload = {"backend": identity, "messages": prompt.messages, "image_sha256": image}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 

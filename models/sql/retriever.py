@@ -12,13 +12,13 @@ read stale and an unchanged one is encoded once.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from embedlab.cache_store import load_arrays, save_arrays
+from embedlab.hashing import file_sha256
 from embedlab.models.retrieval.dense import DenseRetriever
 from embedlab.models.sql.grammar import Query
 from embedlab.models.sql.render import identifier
@@ -27,14 +27,6 @@ from embedlab.models.sql.tools import Database, Feedback, all_queries, condition
 
 CHECKED_OPS = ("=", "!=", "like", "not like")
 Encode = Callable[[list[str]], np.ndarray]  # texts -> (N, D) float32
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ValueIndex:

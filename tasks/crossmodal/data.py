@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.config import PrepareCrossModalParams
-from embedlab.eval_tasks.loading import file_sha256
+from embedlab.hashing import file_sha256
 from embedlab.image_text.dataset import split_by_image, write_dataset
 from embedlab.image_text.readers import join_flickr8k_multi30k, read_caption_json, read_flickr8k_captions, read_multi30k
 from embedlab.image_text.records import ImageCaptions, check_images

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_ROOT, write
+from embedlab.errors import UserError
+from embedlab.eval_tasks.loading import load_tasks
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -33,6 +35,21 @@ def sts_task_file(root: Path, body: str) -> Path:
                                       "header: false, columns: {sentence1: 0, sentence2: 1, score: 2}}}\n")
 
 
+def load_error(task_file: Path) -> str:
+    """The one-line message the CLI prints after `error: ` for a task file's data, read in this process."""
+    with pytest.raises(UserError) as caught:
+        load_tasks([], [task_file], task_file.parent)
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_malformed_data_file_ends_the_command_in_one_line_and_writes_nothing(tmp_path):
+    task_file = sts_task_file(tmp_path, "a\tb\t1.0\nonly two\tcolumns\n")
+    result = run_cli("evaluate", "--task-file", str(task_file), "--model", "minilm", "-o", "out", cwd=tmp_path)
+    assert_one_line_error(result, "sts.tsv:2", "expected at least 3 columns, found 2")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("body, fragments", [
     ("a\tb\t1.0\nonly two\tcolumns\n", ["sts.tsv:2", "expected at least 3 columns, found 2"]),
     ("a\tb\t1.0\nc\td\thigh\n", ["sts.tsv:2", "'score' must be a number, got 'high'"]),
@@ -40,17 +57,15 @@ def sts_task_file(root: Path, body: str) -> Path:
     ("a\tb\t7\n", ["sts.tsv:1", "outside score_range [0.0, 5.0]"]),
 ])
 def test_malformed_sts_file(tmp_path, body, fragments):
-    task_file = sts_task_file(tmp_path, body)
-    result = run_cli("evaluate", "--task-file", str(task_file), "--model", "minilm", "-o", "out", cwd=tmp_path)
-    assert_one_line_error(result, *fragments)
-    assert not (tmp_path / "out").exists()
+    message = load_error(sts_task_file(tmp_path, body))
+    assert all(fragment in message for fragment in fragments), message
 
 
-def test_qrels_id_absent_from_corpus(tmp_path, small_tasks):
+def test_qrels_id_absent_from_corpus(small_tasks):
     qrels = small_tasks.parent / "qrels.tsv"
     qrels.write_text(qrels.read_text() + "q2\td99\t1\n")
-    result = run_cli("evaluate", "--task-file", str(small_tasks), "-o", "out", cwd=tmp_path)
-    assert_one_line_error(result, "qrels.tsv:4", "corpus id 'd99' is not in the corpus")
+    message = load_error(small_tasks)
+    assert "qrels.tsv:4" in message and "corpus id 'd99' is not in the corpus" in message
 
 
 def test_jsonl_missing_field_and_bad_json(tmp_path, small_tasks):
@@ -59,8 +74,8 @@ def test_jsonl_missing_field_and_bad_json(tmp_path, small_tasks):
     result = run_cli("evaluate", "--task-file", str(small_tasks), cwd=tmp_path)
     assert_one_line_error(result, "corpus.jsonl:5", "not valid JSON")
     corpus.write_text('{"_id": "d0", "body": "x"}\n')
-    result = run_cli("evaluate", "--task-file", str(small_tasks), cwd=tmp_path)
-    assert_one_line_error(result, "corpus.jsonl:1", "missing field 'text'")
+    message = load_error(small_tasks)
+    assert "corpus.jsonl:1" in message and "missing field 'text'" in message
 
 
 def test_unknown_task_suggests_nearest(tmp_path):

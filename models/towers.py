@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 from PIL import Image
@@ -40,7 +40,10 @@ def _vision_part(config: PretrainedConfig) -> PretrainedConfig:
 
 
 class _Projected(nn.Module):
-    """A backbone's pooled features (B, W) and a bias-free linear projection W -> D."""
+    """A backbone's pooled features (B, W) and a bias-free linear projection W -> D; saved and loaded alike for
+    both towers (only the backbone's own files differ)."""
+
+    KIND = ""  # "image" | "text": tower.json's `kind`
 
     def __init__(self, width: int, dim: int) -> None:
         super().__init__()
@@ -54,17 +57,33 @@ class _Projected(nn.Module):
         """inputs -> (B, D) projected, not normalised."""
         return self.projection(self.features(inputs))
 
-    def _save_head(self, folder: Path, kind: str) -> None:
-        save_file({"weight": self.projection.weight.detach().contiguous().cpu()}, folder / "projection.safetensors")
-        (folder / TOWER_FILE).write_text(json.dumps({"kind": kind, "width": self.width, "dim": self.dim}) + "\n")
+    def _save_backbone(self, folder: Path) -> None:
+        raise NotImplementedError
 
-    @staticmethod
-    def _read_head(folder: Path) -> tuple[dict[str, Any], Tensor]:
-        return json.loads((folder / TOWER_FILE).read_text()), load_file(folder / "projection.safetensors")["weight"]
+    @classmethod
+    def build(cls, spec: Any, dim: int) -> Self:
+        raise NotImplementedError
+
+    def save(self, folder: Path) -> None:
+        """`backbone/` (the backbone's own files), `projection.safetensors` and `tower.json` into `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save_backbone(folder / "backbone")
+        save_file({"weight": self.projection.weight.detach().contiguous().cpu()}, folder / "projection.safetensors")
+        (folder / TOWER_FILE).write_text(json.dumps({"kind": self.KIND, "width": self.width, "dim": self.dim}) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        """A tower saved by `save`: the backbone built from `folder`/backbone, the projection's weights read back."""
+        head = json.loads((folder / TOWER_FILE).read_text())
+        tower = cls.build(str(folder / "backbone"), head["dim"])
+        tower.projection.weight.data.copy_(load_file(folder / "projection.safetensors")["weight"])
+        return tower
 
 
 class ImageTower(_Projected):
     """Any Hugging Face vision model with its image processor (resize, rescale, normalise; no torchvision)."""
+
+    KIND = "image"
 
     def __init__(self, backbone: PreTrainedModel, processor: Any, dim: int) -> None:
         super().__init__(vision_width(backbone.config), dim)
@@ -99,22 +118,15 @@ class ImageTower(_Projected):
         pooled = getattr(out, "pooler_output", None)
         return pooled.flatten(1) if pooled is not None else out.last_hidden_state.mean(1)
 
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.backbone.save_pretrained(folder / "backbone")
-        self.processor.save_pretrained(folder / "backbone")
-        self._save_head(folder, "image")
-
-    @classmethod
-    def load(cls, folder: Path) -> ImageTower:
-        head, weight = cls._read_head(folder)
-        tower = cls.build(str(folder / "backbone"), head["dim"])
-        tower.projection.weight.data.copy_(weight)
-        return tower
+    def _save_backbone(self, folder: Path) -> None:
+        self.backbone.save_pretrained(folder)
+        self.processor.save_pretrained(folder)
 
 
 class TextTower(_Projected):
     """Any sentence encoder (`build_encoder`: 'minilm', a folder or a Hub id), its Normalize module dropped."""
+
+    KIND = "text"
 
     def __init__(self, encoder: SentenceTransformer, dim: int) -> None:
         super().__init__(encoder.get_embedding_dimension(), dim)
@@ -131,17 +143,8 @@ class TextTower(_Projected):
         """Tokens of B texts -> (B, W) pooled sentence features."""
         return self.encoder(tokens)["sentence_embedding"]
 
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.encoder.save(str(folder / "backbone"))
-        self._save_head(folder, "text")
-
-    @classmethod
-    def load(cls, folder: Path) -> TextTower:
-        head, weight = cls._read_head(folder)
-        tower = cls.build(str(folder / "backbone"), head["dim"])
-        tower.projection.weight.data.copy_(weight)
-        return tower
+    def _save_backbone(self, folder: Path) -> None:
+        self.encoder.save(str(folder))
 
 
 def move_tokens(tokens: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -161,3 +161,16 @@ def name_check(registry: Registry[Any]) -> Callable[[str], str]:
             raise ValueError(str(error)) from None
 
     return check
+
+
+def names_check(kind: str, known: Collection[str]) -> Callable[[list[str]], list[str]]:
+    """A pydantic validator of a list field whose every item is one of `known` names of a `kind` (e.g. the variants
+    `sql.variants` runs): `unknown_name`'s did-you-mean message as a ValueError, as `name_check` gives it."""
+
+    def check(names: list[str]) -> list[str]:
+        for name in names:
+            if name not in known:
+                raise ValueError(str(unknown_name(kind, name, known)))
+        return names
+
+    return check

@@ -96,6 +96,15 @@ def test_names_in_params_are_checked_against_the_registry_and_name_the_key():
     assert load_settings(REPO / "params.yaml").params.compare.merges == list(METHODS.names)
 
 
+def test_lists_of_names_in_params_name_the_key_and_the_nearest_name():
+    with pytest.raises(UserError, match=r"sql.variants: Value error, unknown variant 'toolsq'; did you mean "
+                                        r"'toolsql'.* \(known: exec_feedback, no_tools, toolsql\)"):
+        load_settings(REPO / "params.yaml", ["sql.variants=[no_tools, toolsq]"])
+    with pytest.raises(UserError, match=r"kbqa.styles: Value error, unknown prompt style 'sexp'; did you mean 'sexpr'"):
+        load_settings(REPO / "params.yaml", ["kbqa.styles=[sexp]"])
+    assert load_settings(REPO / "params.yaml", ["sql.variants=[toolsql]"]).params.sql.variants == ["toolsql"]
+
+
 def test_a_name_is_registered_once():
     with pytest.raises(ValueError, match="merge method 'ties' is already registered"):
         METHODS.register("ties", METHODS.get("ties"))

@@ -8,12 +8,13 @@ parameters: the ARG-chain rule (see models/kbqa/program.py), `max_programs`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from embedlab.config.section import Section
 from embedlab.models.generation.backend import BackendSpec
+from embedlab.registry import names_check
 
 STYLES = ("code", "sexpr")
 
@@ -28,7 +29,8 @@ class KbqaParams(Section):
     kb_retries: int = Field(2, ge=0)
     llm: BackendSpec = Field(default_factory=lambda: BackendSpec(temperature=0.7, n=6, max_tokens=300,
                                                                  concurrency=1))
-    styles: list[str] = Field(default_factory=lambda: list(STYLES), description="code | sexpr (the baseline)")
+    styles: Annotated[list[str], AfterValidator(names_check("prompt style", STYLES))] = Field(
+        default_factory=lambda: list(STYLES), description="code | sexpr (the baseline)")
     demos: Literal["slice_random", "topk"] = "slice_random"
     k: int = Field(40, gt=0, description="demos per prompt")
     seed: int = 42
@@ -41,11 +43,3 @@ class KbqaParams(Section):
     max_programs: int = Field(50, gt=0, description="entity-candidate combinations tried per completion")
     sample: int | None = Field(None, gt=0, description="questions evaluated (the first n); null: all")
     output: str = "results/kbqa"
-
-    @field_validator("styles")
-    @classmethod
-    def _known_styles(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name not in STYLES:
-                raise ValueError(f"unknown prompt style {name!r} (known: {', '.join(STYLES)})")
-        return value

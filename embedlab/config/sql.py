@@ -7,11 +7,14 @@ in-process transformers model). [open] in the paper, hence parameters: `max_turn
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from embedlab.config.section import ProfiledSection, Section
 from embedlab.models.generation.backend import BackendSpec
 from embedlab.models.sql.agent import VARIANTS
+from embedlab.registry import names_check
 
 
 class SqlLimitsParams(Section):
@@ -26,7 +29,8 @@ class SqlParams(ProfiledSection):
     llm: BackendSpec = Field(default_factory=lambda: BackendSpec(max_tokens=384, concurrency=1))
     prompt: str = "prompts/sql_agent.txt"
     system: str = "You translate questions into SQLite queries written as function calls."
-    variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
+    variants: Annotated[list[str], AfterValidator(names_check("variant", VARIANTS))] = Field(
+        default_factory=lambda: list(VARIANTS))
     max_turns: int = Field(3, ge=1)
     top_k: int = Field(5, ge=1, description="cells the Retriever returns per mismatched literal")
     encoder: str = "minilm"
@@ -36,11 +40,3 @@ class SqlParams(ProfiledSection):
     seed: int = 0
     mismatch: str = "data/sql/mismatch.json"
     output: str = "results/sql"
-
-    @field_validator("variants")
-    @classmethod
-    def _known_variants(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name not in VARIANTS:
-                raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
-        return value

@@ -9,11 +9,14 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from embedlab.errors import UserError
+
+if TYPE_CHECKING:
+    from embedlab.config import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Reproducible, comparable, fast text-embedding and retrieval methods.")
@@ -40,6 +43,8 @@ def global_options(verbose: Annotated[bool, typer.Option(
 ParamsOption = Annotated[Path | None, typer.Option("--params", help="params file (default: ./params.yaml)")]
 SetOption = Annotated[list[str] | None, typer.Option("-S", "--set", help="override a params value: key.sub=value")]
 NoTrackOption = Annotated[bool, typer.Option("--no-track", help="do not record an MLflow run")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
+DatasetOption = Annotated[str, typer.Option("--dataset", help="its name in the table and the output folder")]
 
 
 def shown(path: Path) -> str:
@@ -54,6 +59,13 @@ def cwd_path(value: str | Path | None) -> str | None:
     """A path given on the command line, made absolute against the working folder, as every CLI reads it
     (paths inside params.yaml stay relative to params.yaml's folder)."""
     return None if value is None or str(value) == "" else str(Path(value).expanduser().absolute())
+
+
+def echo_table(result: dict[str, Any]) -> None:
+    """A flow's results table (`result["table"]`) and where its report lies (`-> <folder>/report.md`; the
+    folder's metrics.json, table.csv and chart.png beside it): the output of every command that writes a table."""
+    typer.echo(result["table"])
+    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
 
 
 def tracking_on(settings: Any, no_track: bool) -> bool:
@@ -108,6 +120,19 @@ def running_flow() -> Iterator[None]:
     use_flow_server()
     with user_errors():
         yield
+
+
+@contextmanager
+def command_settings(params: Path | None, overrides: list[str] | None,
+                     values: dict[str, Any] | None = None) -> Iterator[Settings]:
+    """The command's settings (params.yaml or --params, with the -S overrides, then the command's own options as
+    `values` by dotted key, see `Settings.with_values`) for its pre-flight checks (or, in a command that runs no
+    flow, its work): a UserError inside the block, reading the settings included, ends the command in one line
+    (`user_errors`)."""
+    from embedlab.config import load_settings
+
+    with user_errors():
+        yield load_settings(params, list(overrides or [])).with_values(values or {})
 
 
 @contextmanager

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, running_flow, shown, tracking_on, user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, command_settings, echo_table, running_flow, shown, tracking_on,
 )
 from embedlab.errors import UserError
 
@@ -25,20 +24,16 @@ def train_cir(
 ) -> None:
     """Train a composed-query model on triplets: stage 1 (in-batch negatives), stage 2 (frozen image tower, static
     bank of every gallery image) or both; score Recall@1/5/10/50 on held-out references (paper 6)."""
-    from embedlab.config import load_settings
+    from embedlab.cli.checks import require_file, require_towers
     from embedlab.config.cir import CIR_STAGES
-    from embedlab.models.model_source import model_source
-    from embedlab.cli.checks import require_file
 
-    with user_errors():  # the stage, the triplet file and the towers before Prefect; the flow reads the triplets
+    # the stage, the triplet file and the towers before Prefect; the flow reads the triplets
+    with command_settings(params, overrides) as settings:
         if stage is not None and stage not in CIR_STAGES:
             raise UserError(f"--stage must be one of {', '.join(CIR_STAGES)}, got {stage!r}")
-        settings = load_settings(params, overrides or [])
         chosen = settings.params.train_cir
         require_file(settings.path(chosen.triplets.path), "triplet file", "train_cir.triplets.path")
-        for spec in (chosen.text_tower, chosen.image_tower):
-            if isinstance(spec, str):
-                model_source(spec)
+        require_towers(chosen.text_tower, chosen.image_tower)
 
     from embedlab.flows.cir import CirRequest
     from embedlab.flows.cir import train_cir as train_flow
@@ -61,16 +56,12 @@ def compare_cir(
 ) -> None:
     """Write the results table of every variant trained under train_cir.output (Recall@K, wall time) to its
     table/ folder."""
-    from embedlab.config import load_settings
     from embedlab.tasks.cir.report import read_variants
 
-    with user_errors():  # at least one trained variant before Prefect starts
-        settings = load_settings(params, overrides or [])
+    with command_settings(params, overrides) as settings:  # at least one trained variant before Prefect starts
         read_variants(settings.path(settings.params.train_cir.output))
 
     from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 
     with running_flow():
-        result = compare_runs(RunsTableRequest(pipeline="cir", settings=settings))
-    typer.echo(result["table"])
-    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
+        echo_table(compare_runs(RunsTableRequest(pipeline="cir", settings=settings)))

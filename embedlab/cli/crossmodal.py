@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, stdout_for_json,
-    tracking_on, user_errors,
+    JsonOption, NoTrackOption, ParamsOption, SetOption, app, command_settings, cwd_path, echo_table, running_flow,
+    shown, stdout_for_json, tracking_on,
 )
 from embedlab.errors import UserError
 from embedlab.models.objectives import OBJECTIVES
@@ -29,15 +28,15 @@ def prepare_crossmodal(
     """Join image captions across languages, split by image (seeded), write the versioned dataset (papers 4, 7)."""
     from embedlab.atomic import check_output_dir
     from embedlab.cli.checks import require_file
-    from embedlab.config import load_settings
     from embedlab.tasks.crossmodal.data import source_paths
 
     output = cwd_path(output)
-    with user_errors():  # the source's files and the output folder before Prefect; the flow reads the captions
-        settings = load_settings(params, overrides or [])
+    # the source's files and the output folder before Prefect; the flow reads the captions
+    with command_settings(params, overrides) as settings:
         for path in source_paths(settings.params.prepare_crossmodal, settings.data_root):
             require_file(path, "caption source", "prepare_crossmodal")
-        check_output_dir(settings.path(output or settings.params.prepare_crossmodal.out), [settings.data_root])
+        out = settings.path(output or settings.params.prepare_crossmodal.out)
+        check_output_dir(out, [settings.data_root])
 
     from embedlab.flows.crossmodal import CrossModalRequest
     from embedlab.flows.crossmodal import prepare_crossmodal as prepare_flow
@@ -45,7 +44,6 @@ def prepare_crossmodal(
     request = CrossModalRequest(output=output, settings=settings)
     with running_flow():
         manifest = prepare_flow(request)
-    out = settings.path(output or settings.params.prepare_crossmodal.out)
     for name, split in manifest["splits"].items():
         counts = ", ".join(f"{lang} {n}" for lang, n in split["captions"].items())
         typer.echo(f"{name:<6} {split['images']:>6} images  captions: {counts}")
@@ -61,19 +59,16 @@ def train_crossmodal(
     overrides: SetOption = None,
 ) -> None:
     """Train an image–text dual encoder with one objective; score Recall@K per language and MRV (papers 4, 7)."""
-    from embedlab.config import load_settings
+    from embedlab.cli.checks import require_towers
     from embedlab.image_text.dataset import read_manifest
-    from embedlab.models.model_source import model_source
 
-    with user_errors():  # objective, its parameters, the dataset and the towers are checked before Prefect starts
-        settings = load_settings(params, overrides or [])
+    # objective, its parameters, the dataset and the towers are checked before Prefect starts
+    with command_settings(params, overrides) as settings:
         chosen = settings.params.train_crossmodal
         name = objective or chosen.objective
         OBJECTIVES.params(name, chosen.objectives.get(name, {}))
         read_manifest(settings.path(chosen.dataset))
-        for spec in (chosen.text_tower, chosen.image_tower):
-            if isinstance(spec, str):
-                model_source(spec)
+        require_towers(chosen.text_tower, chosen.image_tower)
 
     from embedlab.flows.crossmodal import CrossModalRequest
     from embedlab.flows.crossmodal import train_crossmodal as train_flow
@@ -93,19 +88,15 @@ def compare_crossmodal(
     overrides: SetOption = None,
 ) -> None:
     """Write the results table of every objective trained under train_crossmodal.output to its table/ folder."""
-    from embedlab.config import load_settings
     from embedlab.tasks.crossmodal.report import read_runs
 
-    with user_errors():  # at least one trained run before Prefect starts
-        settings = load_settings(params, overrides or [])
+    with command_settings(params, overrides) as settings:  # at least one trained run before Prefect starts
         read_runs(settings.path(settings.params.train_crossmodal.output))
 
     from embedlab.flows.runs_table import RunsTableRequest, compare_runs
 
     with running_flow():
-        result = compare_runs(RunsTableRequest(pipeline="crossmodal", settings=settings))
-    typer.echo(result["table"])
-    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
+        echo_table(compare_runs(RunsTableRequest(pipeline="crossmodal", settings=settings)))
 
 
 @crossmodal_app.command("evaluate")
@@ -113,7 +104,7 @@ def evaluate_crossmodal(
     model: Annotated[str, typer.Option("--model", "-m", help="a dual-encoder folder (from crossmodal train)")],
     split: Annotated[str | None, typer.Option("--split", help="val | test (default: train_crossmodal.eval_split)")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="output folder")] = "results/evaluate-crossmodal",
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    as_json: JsonOption = False,
     no_track: NoTrackOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
@@ -122,13 +113,12 @@ def evaluate_crossmodal(
     from pydantic import ValidationError
 
     from embedlab.atomic import check_output_dir
-    from embedlab.config import load_settings
     from embedlab.eval_tasks.crossmodal import CrossModalEvalSpec
     from embedlab.image_text.dataset import read_manifest
 
     output, model = cwd_path(output), cwd_path(model)
-    with user_errors():  # the model folder, the dataset and the split are checked before Prefect starts
-        settings = load_settings(params, overrides or [])
+    # the model folder, the dataset and the split are checked before Prefect starts
+    with command_settings(params, overrides) as settings:
         chosen = settings.params.train_crossmodal
         try:
             spec = CrossModalEvalSpec(dataset=chosen.dataset, languages=chosen.languages, split=split or chosen.eval_split)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, running_flow, shown, tracking_on, user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, command_settings, echo_table, running_flow, shown, tracking_on,
 )
 from embedlab.errors import UserError
 from embedlab.models.losses import CSE_OBJECTIVES
@@ -33,15 +33,14 @@ def run_cse(
     """Sentence embeddings in the SimCSE setting with an objective of the unified gradient paradigm, FDI
     diagnostics and an STSBenchmark score. Paradigm components: -S cse.paradigm.margin=0.3 (GD),
     -S cse.paradigm.weight_temperature=0.05 (W), -S cse.paradigm.ratio=1.5 (R)."""
-    from embedlab.config import load_settings
     from embedlab.eval_tasks.registry import resolve_tasks
     from embedlab.models.model_source import model_source
     from embedlab.tasks.cse.train import check_data, check_objective, generated_file, table_run
 
-    with user_errors():  # run, objective, options, params, data, model and evaluation tasks: before Prefect starts
+    # run, objective, options, params, data, model and evaluation tasks: before Prefect starts
+    with command_settings(params, overrides, {"cse.objective": objective, "cse.data": data}) as settings:
         if run and objective:
             raise UserError("give --run NAME or --objective NAME, not both (a run names its objective)")
-        settings = load_settings(params, overrides or []).with_values({"cse.objective": objective, "cse.data": data})
         chosen_params = table_run(settings, run) if run else settings.params.cse
         check_objective(chosen_params)
         check_data(chosen_params, generated_file(settings))
@@ -69,16 +68,12 @@ def compare_cse_runs(
     """Write the table of the runs of cse_table.runs (STS score, Δ vs the base model, FDI, wall seconds, steps)
     to <cse_table.output>/table/ (report.md, metrics.json, table.csv, chart.png); the base model is scored through
     the evaluation suite."""
-    from embedlab.config import load_settings
     from embedlab.tasks.cse.report import read_runs
 
-    with user_errors():  # every run must be finished before Prefect starts
-        settings = load_settings(params, overrides or [])
+    with command_settings(params, overrides) as settings:  # every run must be finished before Prefect starts
         read_runs(settings)
 
     from embedlab.flows.cse import CompareCseRequest, compare_cse
 
     with running_flow():
-        result = compare_cse(CompareCseRequest(settings=settings))
-    typer.echo(result["table"])
-    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
+        echo_table(compare_cse(CompareCseRequest(settings=settings)))

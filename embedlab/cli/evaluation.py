@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, stdout_for_json,
-    tracking_on, user_errors,
+    JsonOption, NoTrackOption, ParamsOption, SetOption, app, command_settings, cwd_path, running_flow, shown,
+    stdout_for_json, tracking_on,
 )
 
 
@@ -20,7 +20,7 @@ def evaluate(
     model: Annotated[str | None, typer.Option("--model", "-m", help="model folder, Hugging Face id, or 'minilm'")] = None,
     task: Annotated[list[str] | None, typer.Option("--task", "-t", help="evaluation task name (repeatable)")] = None,
     task_file: Annotated[list[Path] | None, typer.Option("--task-file", help="YAML file of user tasks")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    as_json: JsonOption = False,
     output: Annotated[str | None, typer.Option("--output", "-o", help="output folder")] = None,
     no_track: NoTrackOption = False,
     params: ParamsOption = None,
@@ -28,7 +28,6 @@ def evaluate(
 ) -> None:
     """Evaluate an embedding model on evaluation tasks (scores are mteb's)."""
     from embedlab.atomic import check_output_dir
-    from embedlab.config import load_settings
     from embedlab.cli.checks import require_file
     from embedlab.eval_tasks.loading import task_paths
     from embedlab.eval_tasks.registry import resolve_tasks
@@ -36,8 +35,8 @@ def evaluate(
     from embedlab.models.model_source import model_source
 
     output = cwd_path(output)
-    with user_errors():  # names, params, files and the output folder are checked before Prefect starts
-        settings = load_settings(params, overrides or [])
+    # names, params, files and the output folder are checked before Prefect starts
+    with command_settings(params, overrides) as settings:
         chosen = settings.params.evaluate
         names = task or ([] if task_file else chosen.tasks)
         files = task_file or [settings.path(p) for p in chosen.task_files]
@@ -82,15 +81,15 @@ def prepare(
 ) -> None:
     """Validate the evaluation tasks of params.yaml and write them as normalised JSON lines (DVC stage `prepare`)."""
     from embedlab.atomic import check_output_dir
-    from embedlab.config import load_settings
     from embedlab.eval_tasks.registry import resolve_tasks
     from embedlab.tasks.prepare import configured_task_files
 
     output = cwd_path(output)
-    with user_errors():  # names, task files, params and the output folder are checked before Prefect starts
-        settings = load_settings(params, overrides or [])
+    # names, task files, params and the output folder are checked before Prefect starts
+    with command_settings(params, overrides) as settings:
         resolve_tasks(settings.params.evaluate.tasks, configured_task_files(settings), settings.data_root)
-        check_output_dir(settings.path(output or settings.params.prepare.out), [settings.data_root])
+        out_dir = settings.path(output or settings.params.prepare.out)
+        check_output_dir(out_dir, [settings.data_root])
 
     from embedlab.flows.prepare import PrepareRequest
     from embedlab.flows.prepare import prepare as prepare_flow
@@ -98,7 +97,6 @@ def prepare(
     request = PrepareRequest(output=output, settings=settings)
     with running_flow():
         index = prepare_flow(request)
-    out_dir = settings.path(output or settings.params.prepare.out)
     for name, entry in index["tasks"].items():
         counts = ", ".join(f"{role} {file['rows']}" for role, file in entry["files"].items())
         typer.echo(f"{name:<28} {entry['type']:<20} {counts}  -> {shown(out_dir / entry['folder'])}")

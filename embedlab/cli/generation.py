@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on,
-    user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, command_settings, cwd_path, running_flow, shown, tracking_on,
 )
 from embedlab.errors import UserError
 
@@ -35,12 +34,11 @@ def generate_sentences(
 ) -> None:
     """Hierarchical sentences by in-context learning: samples at several similarity levels per sentence."""
     from embedlab.cli.checks import require_file
-    from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
 
-    with user_errors():  # files and the model before Prefect starts; the flow reads the files
-        settings = load_settings(params, overrides or []).with_values(
-            {"generate.sentences.source": cwd_path(source), "generate.sentences.n": n})
+    options = {"generate.sentences.source": cwd_path(source), "generate.sentences.n": n}
+    # files and the model before Prefect starts; the flow reads the files
+    with command_settings(params, overrides, options) as settings:
         chosen = settings.params.generate
         require_file(settings.data_root / chosen.sentences.source, "source file", "generate.sentences.source")
         require_file(settings.path(chosen.sentences.prompt), "prompt file", "generate.sentences.prompt")
@@ -66,14 +64,13 @@ def generate_triplets(
 ) -> None:
     """(reference image, modification text, target image) triplets from captions and image similarity."""
     from embedlab.cli.checks import require_file
-    from embedlab.config import load_settings
     from embedlab.models.generation.backend import require_model
     from embedlab.tasks.generate.triplets import MLLM, find_images
 
-    with user_errors():  # the images, the caption file and the model before Prefect; the flow reads the captions
-        settings = load_settings(params, overrides or []).with_values(
-            {"generate.triplets.images": cwd_path(images),
-             "generate.triplets.captions": captions if captions == MLLM else cwd_path(captions)})
+    options = {"generate.triplets.images": cwd_path(images),
+               "generate.triplets.captions": captions if captions == MLLM else cwd_path(captions)}
+    # the images, the caption file and the model before Prefect; the flow reads the captions
+    with command_settings(params, overrides, options) as settings:
         chosen = settings.params.generate
         images_found = find_images(settings.data_root / chosen.triplets.images)
         if chosen.triplets.captions == MLLM:

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import (NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown,
-                              stdout_for_json, tracking_on, user_errors)
+from embedlab.cli.app import (DatasetOption, JsonOption, NoTrackOption, ParamsOption, SetOption, app,
+                              command_settings, cwd_path, echo_table, running_flow, shown, stdout_for_json,
+                              tracking_on)
 
 kbqa_app = typer.Typer(no_args_is_help=True, help="KB-Coder: KBQA by code-style in-context learning (paper 10).")
 app.add_typer(kbqa_app, name="kbqa")
@@ -28,7 +29,7 @@ def _check(settings, questions: Path | None, need_llm: bool = True) -> Path:
     kbqa = settings.params.kbqa
     if need_llm:
         require_model(kbqa.llm, "kbqa.llm")
-    path = questions.expanduser().absolute() if questions else settings.data_root / kbqa.questions
+    path = Path(cwd_path(questions) or settings.data_root / kbqa.questions)
     require_file(path, "question file", "--questions or kbqa.questions")
     if kbqa.demo_pool:
         require_file(settings.data_root / kbqa.demo_pool, "demo pool", "kbqa.demo_pool")
@@ -42,19 +43,16 @@ def _check(settings, questions: Path | None, need_llm: bool = True) -> Path:
 def ask(
     question: Annotated[str, typer.Argument(help="the question, in words")],
     style: StyleOption = "code",
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
     """Answer one question: the generated lines, the S-expression, its SPARQL and the answers (vote of n)."""
-    from embedlab.config import load_settings
     from embedlab.tasks.kbqa.run import ask as ask_task
     from embedlab.tasks.kbqa.run import demo_pool, load_pool, make_kit, make_llm
 
-    with user_errors(), stdout_for_json(as_json):
-        settings = load_settings(params, list(overrides or []))
-        _check(settings, None)
-        _, pool = load_pool(settings, settings.data_root / settings.params.kbqa.questions)
+    with stdout_for_json(as_json), command_settings(params, overrides) as settings:
+        _, pool = load_pool(settings, _check(settings, None))
         kit = make_kit(settings)
         result = ask_task(kit, make_llm(settings.params.kbqa.llm, settings.cache_dir), style, question,
                           demo_pool(kit, pool))
@@ -81,16 +79,14 @@ def run(
     overrides: SetOption = None,
 ) -> None:
     """Answer every question of a GrailQA-format file (the other questions, or kbqa.demo_pool, as demos)."""
-    from embedlab.config import load_settings
     from embedlab.config.kbqa import STYLES
-    from embedlab.errors import UserError
+    from embedlab.errors import UserError, unknown_name
     from embedlab.flows.kbqa import KbqaRequest, kbqa_run
 
-    with user_errors():
-        settings = load_settings(params, list(overrides or []))
+    with command_settings(params, overrides) as settings:
         path = _check(settings, questions)
         if style not in STYLES:
-            raise UserError(f"--style: unknown prompt style {style!r} (known: {', '.join(STYLES)})")
+            raise UserError(f"--style: {unknown_name('prompt style', style, STYLES)}")
     request = KbqaRequest(settings=settings, questions=str(path),
                           style=style, output=cwd_path(output))
     with running_flow():
@@ -101,25 +97,21 @@ def run(
 @kbqa_app.command("evaluate")
 def evaluate(
     questions: QuestionsOption = None,
-    dataset: Annotated[str, typer.Option("--dataset", help="its name in the table and the output folder")] = "grailqa-sample",
+    dataset: DatasetOption = "grailqa-sample",
     output: Annotated[str | None, typer.Option("--output", "-o", help="output folder (default: kbqa.output/<dataset>)")] = None,
     no_track: NoTrackOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
     """EM (graph isomorphism), F1, format error rate per prompt style in kbqa.styles, and linking recall."""
-    from embedlab.config import load_settings
     from embedlab.flows.kbqa import KbqaRequest, kbqa_evaluate
 
-    with user_errors():
-        settings = load_settings(params, list(overrides or []))
+    with command_settings(params, overrides) as settings:
         path = _check(settings, questions)
     request = KbqaRequest(settings=settings, questions=str(path),
                           dataset=dataset, output=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():
-        summary = kbqa_evaluate(request)
-    typer.echo(summary["table"])
-    typer.echo(f"-> {shown(Path(summary['outputs']['report.md']).parent)}")
+        echo_table(kbqa_evaluate(request))
 
 
 @kbqa_app.command("linking")
@@ -129,12 +121,10 @@ def linking(
     overrides: SetOption = None,
 ) -> None:
     """Relation-linking recall@1/10/100 over the ontology, gold edge friendly names as mentions (no LLM)."""
-    from embedlab.config import load_settings
     from embedlab.tasks.kbqa.evaluate import linking_recall
     from embedlab.tasks.kbqa.run import make_kit
 
-    with user_errors():
-        settings = load_settings(params, list(overrides or []))
+    with command_settings(params, overrides) as settings:
         path = _check(settings, questions, need_llm=False)
         typer.echo(json.dumps(linking_recall(make_kit(settings, surface=False), path)))
 
@@ -148,12 +138,10 @@ def surface_map(
 ) -> None:
     """A surface-name map (name, mid, classes) from a GrailQA file's graph_query and answer names (oracle-like:
     a user with FACC1 supplies theirs instead)."""
-    from embedlab.config import load_settings
     from embedlab.models.kbqa.grailqa import read_examples
     from embedlab.tasks.kbqa.evaluate import write_surface_map
 
-    with user_errors():
-        settings = load_settings(params, list(overrides or []))
-        path = Path(output).expanduser().absolute() if output else settings.path(settings.params.kbqa.surface_map)
-        rows = write_surface_map(read_examples(source.expanduser().absolute()), path)
+    with command_settings(params, overrides) as settings:
+        path = Path(cwd_path(output) or settings.path(settings.params.kbqa.surface_map))
+        rows = write_surface_map(read_examples(Path(cwd_path(source))), path)
     typer.echo(f"{rows} names -> {shown(path)}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import ParamsOption, SetOption, app, user_errors
+from embedlab.cli.app import ParamsOption, SetOption, app, command_settings, user_errors
 
 llm_app = typer.Typer(no_args_is_help=True, help="Local LLMs: serve a GGUF model, ask any back-end.")
 app.add_typer(llm_app, name="llm")
@@ -56,12 +56,11 @@ def ask(
     Decoding comes from generate.llm (-S generate.llm.temperature=0.7 -S generate.llm.n=3 ...); no cache."""
     from pydantic import ValidationError
 
-    from embedlab.config import load_settings
     from embedlab.errors import UserError
     from embedlab.models.generation.backend import BackendSpec, Prompt, build_backend
 
-    with user_errors():
-        merged = load_settings(params, list(overrides or [])).params.generate.llm.model_dump()
+    with command_settings(params, overrides) as settings:
+        merged = settings.params.generate.llm.model_dump()
         merged.update({k: v for k, v in {"model": model, "kind": kind, "base_url": base_url}.items() if v is not None})
         if merged["kind"] != "openai":
             merged["base_url"] = None  # params' server does not apply to an in-process back-end

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on,
-    user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, command_settings, cwd_path, echo_table, running_flow, shown,
+    tracking_on,
 )
 from embedlab.errors import UserError
 from embedlab.models.merging import METHODS
@@ -38,14 +38,13 @@ def merge(
 
     `self_positioning` learns its coefficients on a probe set drawn from the training tasks of params.yaml."""
     from embedlab.atomic import check_output_dir
-    from embedlab.config import load_settings
     from embedlab.models.merging.folder import local_folder
     from embedlab.models.merging.weights import index_models
     from embedlab.train_tasks import check_train_task_names
 
     overrides = [_method_override(method, item) for item in overrides or []]
-    with user_errors():  # method, parameters, architectures (safetensors headers only) and --out are checked before Prefect starts
-        settings = load_settings(params, overrides)
+    # method, parameters, architectures (safetensors headers only) and --out are checked before Prefect starts
+    with command_settings(params, overrides) as settings:
         chosen = METHODS.params(method, settings.params.merge.methods.get(method, {}))
         train = settings.params.train
         if trained and model:
@@ -83,12 +82,11 @@ def compare_command(
     """Score the base, the per-task models, joint trainings and merges on one suite; one table with compute
     (the comparison of Li et al. 2024; `dvc repro` builds every variant first)."""
     from embedlab.atomic import check_output_dir
-    from embedlab.config import load_settings
     from embedlab.tasks.compare.variants import compare_specs, seed_folders, variants_by_seed
 
     output = cwd_path(output)
-    with user_errors():  # params, the suite, every variant's folder and the output are checked before Prefect starts
-        settings = load_settings(params, overrides or [])
+    # params, the suite, every variant's folder and the output are checked before Prefect starts
+    with command_settings(params, overrides) as settings:
         check_output_dir(settings.path(output or settings.params.compare.output), [settings.data_root])
         for method in settings.params.compare.merges:
             METHODS.check(method)
@@ -101,6 +99,4 @@ def compare_command(
     request = CompareRequest(output=output, settings=settings,
                              track=tracking_on(settings, no_track))
     with running_flow():
-        result = compare_flow(request)
-    typer.echo(result["table"])
-    typer.echo(f"-> {shown(Path(result['outputs']['report.md']))}")
+        echo_table(compare_flow(request))

@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (DatasetOption, JsonOption, NoTrackOption, ParamsOption, SetOption, app,
+                              command_settings, cwd_path, echo_table, running_flow, shown, tracking_on)
 
 sql_app = typer.Typer(no_args_is_help=True, help="Text-to-SQL agent with a value retriever and an error detector (paper 3).")
 app.add_typer(sql_app, name="sql")
 
 VariantOption = Annotated[str, typer.Option("--variant", help="no_tools | exec_feedback | toolsql")]
+QuestionsOption = Annotated[Path | None, typer.Option("--questions", help="Spider-format question file (default: sql.questions)")]
 
 
 @sql_app.command("ask")
@@ -21,23 +23,21 @@ def ask(
     question: Annotated[str, typer.Argument(help="the question, in words")],
     db: Annotated[Path, typer.Option("--db", help="a SQLite database file")],
     variant: VariantOption = "toolsql",
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
     """Answer a question over any SQLite database: the SQL, its rows and the turn-by-turn trace."""
-    from embedlab.config import load_settings
-    from embedlab.errors import unknown_name
+    from embedlab.errors import UserError, unknown_name
     from embedlab.models.sql.agent import VARIANTS
     from embedlab.tasks.sql import ask as ask_task
     from embedlab.tasks.sql import make_chat, trace_lines
 
-    with user_errors():
+    with command_settings(params, overrides) as settings:
         if variant not in VARIANTS:
-            raise unknown_name("variant", variant, VARIANTS)
-        settings = load_settings(params, list(overrides or []))
+            raise UserError(f"--variant: {unknown_name('variant', variant, VARIANTS)}")
         chat = make_chat(settings.params.sql.llm, settings.cache_dir)
-        result, rows = ask_task(settings, db.expanduser().absolute(), question, variant, chat)
+        result, rows = ask_task(settings, Path(cwd_path(db)), question, variant, chat)
     if as_json:
         typer.echo(json.dumps({**result.as_dict(), "rows": rows}, ensure_ascii=False, default=str))
         return
@@ -51,8 +51,8 @@ def ask(
 
 @sql_app.command("evaluate")
 def evaluate(
-    questions: Annotated[Path | None, typer.Option("--questions", help="Spider-format question file (default: sql.questions)")] = None,
-    dataset: Annotated[str, typer.Option("--dataset", help="its name in the table and the output folder")] = "dev",
+    questions: QuestionsOption = None,
+    dataset: DatasetOption = "dev",
     output: Annotated[str | None, typer.Option("--output", "-o", help="output folder (default: sql.output/<dataset>)")] = None,
     no_track: NoTrackOption = False,
     params: ParamsOption = None,
@@ -60,40 +60,33 @@ def evaluate(
 ) -> None:
     """Execution accuracy (official test-suite-sql-eval semantics) of each variant in sql.variants."""
     from embedlab.cli.checks import require_file
-    from embedlab.config import load_settings
     from embedlab.flows.sql import SqlRequest, sql_evaluate
     from embedlab.models.generation.backend import require_model
     from embedlab.tasks.sql import read_template
 
-    with user_errors():  # inputs are checked before Prefect starts
-        settings = load_settings(params, list(overrides or []))
+    with command_settings(params, overrides) as settings:  # inputs are checked before Prefect starts
         require_model(settings.params.sql.llm, "sql.llm")
         read_template(settings)
-        path = questions.expanduser().absolute() if questions else settings.data_root / settings.params.sql.questions
+        path = Path(cwd_path(questions) or settings.data_root / settings.params.sql.questions)
         require_file(path, "question file", "--questions or sql.questions")  # the flow reads the questions
     request = SqlRequest(settings=settings, questions=str(path),
                          dataset=dataset, output=cwd_path(output), track=tracking_on(settings, no_track))
     with running_flow():
-        summary = sql_evaluate(request)
-    typer.echo(summary["table"])
-    typer.echo(f"-> {shown(Path(summary['outputs']['report.md']).parent)}")
+        echo_table(sql_evaluate(request))
 
 
 @sql_app.command("build-mismatch")
 def build_mismatch(
-    questions: Annotated[Path | None, typer.Option("--questions", help="Spider-format question file (default: sql.questions)")] = None,
+    questions: QuestionsOption = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="output JSON (default: sql.mismatch)")] = None,
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
     """A Spider-Mismatch-STYLE set (deterministic rewrites of condition values; not the paper's unreleased set)."""
-    from embedlab.config import load_settings
     from embedlab.flows.sql import SqlRequest, sql_mismatch
 
-    with user_errors():
-        settings = load_settings(params, list(overrides or []))
-    request = SqlRequest(settings=settings,
-                         questions=str(questions.expanduser().absolute()) if questions else None, output=cwd_path(output))
+    with command_settings(params, overrides) as settings:
+        request = SqlRequest(settings=settings, questions=cwd_path(questions), output=cwd_path(output))
     with running_flow():
         summary = sql_mismatch(request)
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["kinds"].items()))

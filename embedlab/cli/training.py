@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.app import (
-    NoTrackOption, ParamsOption, SetOption, app, running_flow, shown, tracking_on, user_errors,
+    NoTrackOption, ParamsOption, SetOption, app, command_settings, running_flow, shown, tracking_on,
 )
 from embedlab.errors import UserError
 
@@ -25,17 +25,15 @@ def train(
     overrides: SetOption = None,
 ) -> None:
     """Fine-tune an embedding model on one training task, or on all of them jointly (Lightning)."""
-    from embedlab.config import load_settings
     from embedlab.models.model_source import model_source
     from embedlab.train_tasks import check_train_files, check_train_task_names
 
-    with user_errors():  # names, losses and params are checked before Prefect starts
+    options = {"train.base": base, "train.sampling": sampling, "train.alpha": alpha}
+    with command_settings(params, overrides, options) as settings:  # names, losses and params before Prefect
         if joint == (task is not None):
             raise UserError("give either --task NAME or --joint")
         if not joint and (sampling or alpha is not None):
             raise UserError("--sampling and --alpha apply to --joint training only")
-        settings = load_settings(params, overrides or []).with_values(
-            {"train.base": base, "train.sampling": sampling, "train.alpha": alpha})
         if not settings.params.train.tasks:
             raise UserError(f"no params.yaml in {Path.cwd()}: run from the project folder or give --params"
                             if settings.params_file is None else f"{settings.params_file} defines no train.tasks")

@@ -16,6 +16,9 @@ os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="embedlab-tests-prefect-")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("EMBEDLAB_DATA_ROOT", REPO.parent / "shared" / "data"))
+# An image tower built from this config (`ImageTower.build`): one 32-wide ViT layer on 32x32 images, seconds on CPU.
+TINY_VIT = {"model_type": "vit", "image_size": 32, "patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "intermediate_size": 64}
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import TINY_VIT
 from embedlab.config.cir import TrainCirParams
 from embedlab.config.generation import TripletsParams
 from embedlab.models.cir.data import IndexedTriplet, TripletDataModule, draw_modification
@@ -29,8 +30,6 @@ from embedlab.models.cir.model import ComposedQueryModel
 from embedlab.models.cir.module import CirModule
 from embedlab.tasks.generate.triplets import draw_triplets
 
-TINY_VIT = {"model_type": "vit", "image_size": 32, "patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "intermediate_size": 64}
 TAU = 0.02
 
 

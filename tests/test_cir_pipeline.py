@@ -5,20 +5,18 @@ tiny towers."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
+from conftest import TINY_VIT
 from test_dvc_pipeline import pipeline, set_params  # noqa: F401  (the fixture is used by name)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PIPELINE = "pipelines/cir/dvc.yaml"
-TINY_VIT = {"model_type": "vit", "image_size": 32, "patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "intermediate_size": 64}
 
 
-def test_repro_generates_triplets_trains_every_variant_and_writes_the_table(pipeline):  # noqa: F811
+def test_repro_generates_triplets_trains_every_variant_and_writes_the_table(pipeline, tiny_model):  # noqa: F811
     project, dvc = pipeline
-    tiny_text = yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["model"]  # the tiny model
+    tiny_text = str(tiny_model)
     set_params(project, **{
         "train_cir.image_tower": TINY_VIT, "train_cir.text_tower": tiny_text, "train_cir.embedding_dim": 16,
         "train_cir.max_seq_length": 16, "train_cir.batch_size": 8, "train_cir.max_steps": 2,

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, TINY_VIT
 from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.flows.cir import CirRequest, train_cir
@@ -22,8 +22,6 @@ from embedlab.models.cir.model import ComposedQueryModel
 from embedlab.tasks.cir.data import read_cir_triplets
 from embedlab.tasks.cir.train import encode_modifications, train_cir_stage
 
-TINY_VIT = ("{model_type: vit, image_size: 32, patch_size: 16, hidden_size: 32, num_hidden_layers: 1, "
-            "num_attention_heads: 2, intermediate_size: 64}")
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),
            "black": (10, 10, 10), "white": (245, 245, 245), "grey": (128, 128, 128), "pink": (240, 150, 190),
            "brown": (120, 70, 20), "cyan": (30, 220, 220), "orange": (250, 140, 0), "purple": (120, 30, 160)}
@@ -48,8 +46,8 @@ def triplets_file(tmp_path) -> Path:
 def overrides(tmp_path: Path, tiny_model: Path, triplets_file: Path, *extra: str) -> list[str]:
     """The real params.yaml, shrunk: tiny towers, batches of 4 triplets, 9 training and 3 test triplets."""
     return [f"train_cir.triplets.path={triplets_file}", f"train_cir.triplets.images={triplets_file.parent / 'images'}",
-            f"train_cir.image_tower={TINY_VIT}", f"train_cir.text_tower={tiny_model}", "train_cir.embedding_dim=16",
-            "train_cir.max_seq_length=16", "train_cir.batch_size=4", "train_cir.test_fraction=0.25",
+            f"train_cir.image_tower={json.dumps(TINY_VIT)}", f"train_cir.text_tower={tiny_model}",
+            "train_cir.embedding_dim=16", "train_cir.max_seq_length=16", "train_cir.batch_size=4", "train_cir.test_fraction=0.25",
             "train_cir.max_steps=2", "train_cir.checkpoint_every=1", "train_cir.accelerator=cpu",
             "train_cir.eval_batch_size=8", f"train_cir.output={tmp_path / 'out'}", f"cache_dir={tmp_path / 'cache'}",
             *extra]

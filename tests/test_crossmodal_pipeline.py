@@ -4,20 +4,18 @@ Multi30K files -> train_crossmodal@<objective> -> crossmodal_table) in a copy of
 from __future__ import annotations
 
 import pytest
-import yaml
 
+from conftest import TINY_VIT
 from test_dvc_pipeline import pipeline, set_params  # noqa: F401  (the fixture is used by name)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PIPELINE = "pipelines/crossmodal/dvc.yaml"
-TINY_VIT = {"model_type": "vit", "image_size": 32, "patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "intermediate_size": 64}
 
 
-def test_repro_builds_the_dataset_trains_every_objective_and_writes_the_table(pipeline):  # noqa: F811
+def test_repro_builds_the_dataset_trains_every_objective_and_writes_the_table(pipeline, tiny_model):  # noqa: F811
     project, dvc = pipeline
-    tiny_text = yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["model"]  # the tiny model
+    tiny_text = str(tiny_model)
     set_params(project, **{
         "prepare_crossmodal.languages": ["en", "de"], "prepare_crossmodal.val_images": 0,
         "prepare_crossmodal.test_images": 8, "train_crossmodal.languages": ["en", "de"],

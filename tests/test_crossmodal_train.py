@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, TINY_VIT
 from embedlab.cli import app
 from embedlab.config import load_settings
 from embedlab.errors import DataError
@@ -28,8 +28,6 @@ from embedlab.models.towers import ImageTower
 from embedlab.tasks.crossmodal.train import (encode_locked_text, encode_teachers, read_image_text_data,
                                              score_dual_encoder, train_dual_encoder)
 
-TINY_VIT = ("{model_type: vit, image_size: 32, patch_size: 16, hidden_size: 32, num_hidden_layers: 1, "
-            "num_attention_heads: 2, intermediate_size: 64}")
 COLOURS = {"red": ("rot", (220, 30, 30)), "green": ("grün", (30, 200, 40)), "blue": ("blau", (30, 40, 220)),
            "yellow": ("gelb", (230, 220, 30)), "black": ("schwarz", (10, 10, 10)), "white": ("weiß", (245, 245, 245)),
            "grey": ("grau", (128, 128, 128)), "pink": ("rosa", (240, 150, 190)), "brown": ("braun", (120, 70, 20)),
@@ -54,7 +52,7 @@ def dataset(tmp_path) -> Path:
 def overrides(tmp_path: Path, tiny_model: Path, dataset: Path, *extra: str) -> list[str]:
     """The real params.yaml, shrunk: tiny towers, 2 steps of 4 images, 2 languages."""
     return [f"train_crossmodal.dataset={dataset}", "train_crossmodal.languages=[en, de]",
-            f"train_crossmodal.image_tower={TINY_VIT}", f"train_crossmodal.text_tower={tiny_model}",
+            f"train_crossmodal.image_tower={json.dumps(TINY_VIT)}", f"train_crossmodal.text_tower={tiny_model}",
             "train_crossmodal.embedding_dim=16", "train_crossmodal.max_seq_length=16", "train_crossmodal.batch_size=4",
             "train_crossmodal.max_steps=2", "train_crossmodal.checkpoint_every=1", "train_crossmodal.accelerator=cpu",
             f"train_crossmodal.output={tmp_path / 'out'}", f"train_crossmodal.objectives.cusa.text_teacher={tiny_model}",
@@ -144,9 +142,7 @@ def test_training_resumes_from_the_last_checkpoint(settings, tmp_path):
 
 
 def test_saved_dual_encoder_loads_back_with_the_same_embeddings(tmp_path, tiny_model, dataset):
-    model = DualEncoder.build({"model_type": "vit", "image_size": 32, "patch_size": 16, "hidden_size": 32,
-                               "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
-                              str(tiny_model), dim=16).eval()
+    model = DualEncoder.build(TINY_VIT, str(tiny_model), dim=16).eval()
     paths = sorted((tmp_path / "images").glob("*.png"))[:3]
     model.save(tmp_path / "saved", {"objective": "clip"})
     loaded = DualEncoder.load(tmp_path / "saved")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, TINY_VIT
 from embedlab.config import load_settings
 from embedlab.config.cir import TrainCirParams
 from embedlab.config.crossmodal import TrainCrossModalParams
@@ -32,8 +32,7 @@ from embedlab.tasks.crossmodal.train import (encode_locked_text, encode_teachers
                                              read_image_text_data, train_dual_encoder)
 
 # dropout 0.5 in the backbone: a locked backbone that ran in train mode would give other features every call
-DROPOUT_VIT = {"model_type": "vit", "image_size": 32, "patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
-               "num_attention_heads": 2, "intermediate_size": 64, "hidden_dropout_prob": 0.5}
+DROPOUT_VIT = {**TINY_VIT, "hidden_dropout_prob": 0.5}
 VIT_YAML = json.dumps(DROPOUT_VIT)
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),
            "black": (10, 10, 10), "white": (245, 245, 245), "grey": (128, 128, 128), "pink": (240, 150, 190),

@@ -180,3 +180,14 @@ def test_scifact_route1_reaches_the_published_bm25():
     ranked = [[index.chunks[c].doc_id for c in row] for row in ids.tolist()]
     assert ndcg_at_k(ranked, list(qrels.values()), 10) == pytest.approx(0.6863, abs=0.002)
     assert recall_of_judged(ranked, list(qrels.values()), 100) == pytest.approx(0.9127, abs=0.002)
+
+
+def test_a_query_without_a_known_term_scores_zero():
+    """bm25s' vocabulary holds "" beyond its score matrix: a query sharing no term with the index (a question
+    against route 2's paths, typically) used to raise there."""
+    retriever = BM25Retriever(build_tokenizer("english"))
+    retriever.index(["x", "y", "z"], ["rcp/scaling.txt", "umac/alarms.md", "umac/scaling.txt"])
+    ids, scores = retriever.search(["restart the board", "alarms"], 2)
+    assert ids[0].tolist() == ["x", "y"] and scores[0].tolist() == [0.0, 0.0]  # index order, all 0
+    assert ids[1][0] == "y" and scores[1][0] > 0 and scores[1][1] == 0.0
+    assert retriever.scores("restart the board").tolist() == [0.0, 0.0, 0.0]

@@ -50,18 +50,29 @@ class BM25Retriever:
         return len(self._ids)
 
     def _query_terms(self, queries: Sequence[str]) -> list[list[str]]:
+        """Each query's terms that the index knows (bm25s' vocabulary also holds "", which it cannot score)."""
         vocab = self._model.vocab_dict
-        return [[t for t in terms if t in vocab] or [""] for terms in self.tokenizer(queries)]  # "": scores 0
+        return [[t for t in terms if t and t in vocab] for terms in self.tokenizer(queries)]
 
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, scores), both (Q, min(k, N)), best first (float32 BM25 scores)."""
+        """(ids, scores), both (Q, min(k, N)), best first (float32 BM25 scores). A query without a known term
+        scores 0 everywhere: its row is the first min(k, N) texts in index order."""
         depth = min(k, len(self))
-        rows, scores = self._model.retrieve(self._query_terms(queries), k=depth, show_progress=False, n_threads=1)
+        terms = self._query_terms(queries)
+        rows = np.tile(np.arange(depth), (len(terms), 1))
+        scores = np.zeros((len(terms), depth), dtype=np.float32)
+        known = [i for i, t in enumerate(terms) if t]
+        if known:
+            rows[known], scores[known] = self._model.retrieve([terms[i] for i in known], k=depth,
+                                                              show_progress=False, n_threads=1)
         return self._ids[rows], scores
 
     def scores(self, query: str) -> np.ndarray:
-        """(N,) float32: the query's score for every indexed text, in index order."""
-        return np.asarray(self._model.get_scores(self._query_terms([query])[0]), dtype=np.float32)
+        """(N,) float32: the query's score for every indexed text, in index order (zeros without a known term)."""
+        [terms] = self._query_terms([query])
+        if not terms:
+            return np.zeros(len(self), dtype=np.float32)
+        return np.asarray(self._model.get_scores(terms), dtype=np.float32)
 
     def save(self, folder: Path) -> None:
         """bm25s' arrays and vocabulary, plus the ids, settings and tokenizer identity (PARAMS_FILE)."""

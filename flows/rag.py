@@ -1,6 +1,7 @@
 """EasyRAG (paper 2) flows, one per command: index a corpus, answer questions (ask / run), evaluate retrieval
-and reranking on BEIR-format data (with the early-exit table), train the layer-wise reranker. Each records one
-MLflow run with per-stage metrics and seconds (unless `track` is off)."""
+and reranking on BEIR-format data (with the early-exit table, the dense and fused routes where the dense route is
+on, and SciFact claim verification with the LLM), train the layer-wise reranker. Each records one MLflow run with
+per-stage metrics and seconds (unless `track` is off)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from pydantic import Field
 
 from embedlab.config.request import SettingsRequest
 from embedlab.models.rag.keywords import keyword_score
+from embedlab.tasks.rag.claims import MODES, claim_prompt_key, claims_table, evaluate_claims, read_claim_items
 from embedlab.tasks.rag.evaluate import (documents_of, load_beir, measure_early_exit, metrics, rerank_run, run_bm25,
-                                         sample_queries, train_layerwise_reranker)
-from embedlab.tasks.rag.run import (answer_question, build, build_index, exit_options, make_chat, open_index,
-                                    open_reranker, read_prompt, tokenizer_of)
+                                         run_dense, run_fused, sample_queries, train_layerwise_reranker)
+from embedlab.tasks.rag.run import (answer_question, build, build_index, dense_encoder, exit_options, make_chat,
+                                    open_index, open_reranker, read_prompt, route_settings, tokenizer_of)
 from embedlab.tasks.results_table import ResultsTable, write_table
 from embedlab.tasks.tracking import log_run
 
@@ -32,6 +34,7 @@ class RagRequest(SettingsRequest):
     generate: bool = True
     rerank: bool = True
     early_exit_table: bool = False
+    claims: bool = False
     track: bool = True
 
 
@@ -44,9 +47,11 @@ def _track(settings, request: RagRequest, name: str, params: dict, metrics_: dic
 def rag_index(request: RagRequest) -> dict[str, Any]:
     settings = request.resolve_settings()
     out = settings.path(request.index or settings.params.rag.index)
-    summary = build_index(settings.params.rag, tokenizer_of(settings), Path(request.corpus), out)
+    summary = build_index(settings.params.rag, tokenizer_of(settings), Path(request.corpus), out,
+                          dense_encoder(settings))
     _track(settings, request, "rag-index", {"corpus": request.corpus, "tokenizer": settings.params.rag.tokenizer,
-                                            "chunk_size": settings.params.rag.chunk_size},
+                                            "chunk_size": settings.params.rag.chunk_size,
+                                            "dense": settings.params.rag.dense.model_dump_json()},
            {"chunks": summary["chunks"], "documents": summary["documents"], "seconds.index": summary["seconds"]}, [])
     return summary
 
@@ -90,13 +95,14 @@ def _frame(rows: list[dict[str, Any]], key: str):
 
 @flow(name="rag_evaluate")
 def rag_evaluate(request: RagRequest) -> dict[str, Any]:
-    """BM25 route 1 on BEIR data; with a reranker, the reranked metrics and (asked) the early-exit table."""
+    """BM25 route 1 on BEIR data (and the dense and fused routes where rag.dense is on); with a reranker, the
+    reranked metrics and (asked) the early-exit table; asked, SciFact claim verification (`<output>/claims/`)."""
     settings = request.resolve_settings()
     rag, ev = settings.params.rag, settings.params.rag.evaluate
     data = load_beir(settings.data_root / ev.corpus, settings.data_root / ev.queries, settings.data_root / ev.qrels)
     start = time.perf_counter()
     index = open_index(settings, settings.path(request.index)) if request.index else \
-        build(settings.params.rag, tokenizer_of(settings), settings.data_root / ev.corpus)
+        build(settings.params.rag, tokenizer_of(settings), settings.data_root / ev.corpus, dense_encoder(settings))
     seconds_index = time.perf_counter() - start
     qids = sample_queries(data, ev.sample, ev.seed)
     queries = [data["queries"][q] for q in qids]
@@ -104,8 +110,16 @@ def rag_evaluate(request: RagRequest) -> dict[str, Any]:
     run = run_bm25(index, queries, ev.depth)
     rows = [{"method": f"BM25 route 1 ({rag.bm25.method})", **metrics(documents_of(index, run["chunks"]), relevance),
              "seconds": run["seconds"]}]
+    if rag.dense.enabled:
+        dense = run_dense(index, queries, ev.depth)
+        fused = run_fused(index, queries, route_settings(rag))
+        rows += [{"method": f"dense route ({rag.dense.model})", **metrics(dense["documents"], relevance),
+                  "seconds": dense["seconds"]},
+                 {"method": f"routes fused ({rag.fusion}: BM25 1 + 2 + dense)",
+                  **metrics(fused["documents"], relevance), "seconds": fused["seconds"]}]
     found: dict[str, Any] = {"queries": len(qids), "seconds.index": seconds_index}
     exit_rows = []
+    reranker = None
     if request.rerank:
         reranker = open_reranker(settings)
         options = exit_options(settings.params.rag)
@@ -127,11 +141,40 @@ def rag_evaluate(request: RagRequest) -> dict[str, Any]:
     files = write_table(table, out, extra)
     for row in rows + exit_rows:
         found |= {f"{row['method']}.{k}": v for k, v in row.items() if isinstance(v, float)}
+    artifacts, claims = [files["report.md"]], None
+    if request.claims:
+        claims = _verify_claims(settings, rag, index, reranker, data["corpus"], out / "claims")
+        found |= claims["metrics"]
+        artifacts.append(Path(claims["outputs"]["report.md"]))
     _track(settings, request, "rag-evaluate", {"qrels": ev.qrels, "depth": ev.depth, "tokenizer": rag.tokenizer,
-                                               "bm25": json.dumps(rag.bm25.model_dump())},
-           found, [files["report.md"]])
+                                               "bm25": json.dumps(rag.bm25.model_dump()),
+                                               "dense": rag.dense.model_dump_json(),
+                                               **({"claims": rag.claims.model_dump_json(),
+                                                   "llm": rag.llm.model_dump_json()} if request.claims else {})},
+           found, artifacts)
     return {"rows": rows, "early_exit": exit_rows, "table": table.markdown(),
-            "early_exit_table": extra.get("early_exit.md"), "outputs": {k: str(v) for k, v in files.items()}}
+            "early_exit_table": extra.get("early_exit.md"), "outputs": {k: str(v) for k, v in files.items()},
+            "claims": claims}
+
+
+def _verify_claims(settings, rag, index, reranker, corpus: dict, out: Path) -> dict[str, Any]:
+    """Every configured evidence mode over the sampled claims; the table written to `out` (with claims.jsonl).
+    Returns {"records", "table" (markdown), "metrics" (MLflow names: claims.<mode>.<column>), "outputs"}."""
+    claims = rag.claims
+    read = read_claim_items(settings.data_root / claims.file, corpus, claims.sample, claims.seed)
+    chat = make_chat(settings, claims.max_tokens)
+    records = {}
+    for mode in claims.modes:
+        template = read_prompt(settings, *claim_prompt_key(mode))
+        records[mode] = evaluate_claims(mode, read["items"], rag, index, reranker, chat, template, corpus)
+    table = claims_table(records, read, claims.file, rag.llm.model)
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for found in records.values() for r in found)
+    files = write_table(table, out, {"claims.jsonl": lines})
+    scores = table.metrics()
+    found = {f"claims.{mode}.{column}": float(value) for mode in records
+             for column, value in scores[MODES[mode]].items()}
+    return {"records": records, "table": table.markdown(), "outputs": {k: str(v) for k, v in files.items()},
+            "metrics": found | {"claims.skipped": float(len(read["skipped"]))}}
 
 
 @flow(name="rag_train_reranker")

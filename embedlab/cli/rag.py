@@ -19,10 +19,13 @@ NoAnswerOption = Annotated[bool, typer.Option("--no-answer", help="retrieve and 
 
 def _prepare(params, overrides):
     from embedlab.config import load_settings
+    from embedlab.models.model_source import model_source
     from embedlab.tasks.rag.run import tokenizer_of
 
     settings = load_settings(params, list(overrides or []))
     tokenizer_of(settings)  # an unknown tokenizer or a missing stop-word file fails before any work
+    if settings.params.rag.dense.enabled:
+        model_source(settings.params.rag.dense.model)  # so does a dense encoder that is not there
     return settings
 
 
@@ -140,15 +143,19 @@ def evaluate(
     index_: IndexOption = None,
     rerank: Annotated[bool, typer.Option("--rerank/--no-rerank", help="also rerank with rag.rerank.model")] = False,
     early_exit_table: Annotated[bool, typer.Option("--early-exit-table", help="the exit-layer / θ table (paper Table 7)")] = False,
+    claims: Annotated[bool, typer.Option("--claims", help="also SciFact claim verification with rag.llm (rag.claims)")] = False,
     output: Annotated[str | None, typer.Option("--output", "-o", help="output folder (default: rag.output/evaluate)")] = None,
     no_track: NoTrackOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """nDCG@10, Recall@10/100, MRR@10 of BM25 route 1 (and reranked) on BEIR-format corpus, queries, qrels."""
+    """nDCG@10, Recall@10/100, MRR@10 of BM25 route 1 (and reranked; dense and fused where rag.dense is on) on
+    BEIR-format corpus, queries, qrels; with --claims, SciFact claim verification by the LLM (<output>/claims/)."""
     from embedlab.cli.checks import require_file
     from embedlab.flows.rag import RagRequest, rag_evaluate
-    from embedlab.tasks.rag.run import open_reranker
+    from embedlab.models.generation.backend import require_model
+    from embedlab.tasks.rag.claims import claim_prompt_key
+    from embedlab.tasks.rag.run import open_reranker, read_prompt
 
     with user_errors():
         settings = _prepare(params, overrides)
@@ -159,14 +166,21 @@ def evaluate(
             _check_query_side(settings, cwd_path(index_))
         if rerank:
             open_reranker(settings)
+        if claims:
+            require_model(settings.params.rag.llm, "rag.llm")
+            require_file(settings.data_root / settings.params.rag.claims.file, "claims file", "rag.claims.file")
+            for mode in settings.params.rag.claims.modes:
+                read_prompt(settings, *claim_prompt_key(mode))
     request = RagRequest(settings=settings, index=cwd_path(index_),
-                         output=cwd_path(output), rerank=rerank, early_exit_table=early_exit_table,
+                         output=cwd_path(output), rerank=rerank, early_exit_table=early_exit_table, claims=claims,
                          track=tracking_on(settings, no_track))
     with running_flow():
         result = rag_evaluate(request)
     typer.echo(result["table"])
     if result["early_exit_table"]:
         typer.echo(result["early_exit_table"])
+    if result["claims"]:
+        typer.echo(result["claims"]["table"])
     typer.echo(f"-> {shown(Path(result['outputs']['report.md']).parent)}")
 
 

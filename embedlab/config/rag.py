@@ -3,8 +3,9 @@
 Defaults are the paper's (EasyRAG `src/configs/easyrag.yaml`: chunks 1024/200 tokens, route 1 top 192, route 2
 top 6, merge fusion, reranker top 6 at batch 32, early exit at the check layer with θ = 0.4) except where the
 offline stand-ins need others: the English tokenizer (SciFact), the trained 6-layer MiniLM reranker (checked at
-layer 3 of 6 instead of 12 of 40). Data paths lie under data_root; `index`, `reranker`, `output` and the prompts
-under the project.
+layer 3 of 6 instead of 12 of 40). Added here: the optional dense route (`dense`) and claim verification on
+SciFact (`claims`). Data paths lie under data_root; `index`, `reranker`, `output` and the prompts under the
+project.
 """
 
 from __future__ import annotations
@@ -57,6 +58,30 @@ class TrainRerankerParams(Section):
     seed: int = 0
 
 
+class DenseParams(Section):
+    """The optional dense route (not in the paper): `rag index` encodes the chunks, queries search them by cosine."""
+
+    enabled: bool = False
+    model: str = Field("minilm", description="a sentence encoder: short name, folder or Hub id")
+    top_k: int = Field(192, ge=1, description="dense candidates per question, fused with the BM25 routes")
+    batch_size: int = Field(64, ge=1)
+
+
+class ClaimsParams(Section):
+    """Claim verification on SciFact (`rag evaluate --claims`): retrieve, then ask rag.llm for SUPPORT/CONTRADICT."""
+
+    file: str = Field("scifact/hf_claims/claims_validation.csv",
+                      description="SciFact claims CSV under data_root (validation: BEIR's test queries)")
+    modes: list[Literal["retrieved", "gold", "none"]] = Field(default_factory=lambda: ["retrieved", "gold", "none"],
+                                                              min_length=1)
+    sample: int | None = Field(60, ge=1, description="claims verified (plain seeded random sample); null: all")
+    seed: int = 0
+    passages: int = Field(3, ge=1, description="retrieved mode: the top passages given as evidence")
+    max_tokens: int = Field(16, ge=1, description="the reply's length limit (the verdict is its first label)")
+    prompt: str = "prompts/claim_verify_en.txt"
+    prompt_no_evidence: str = "prompts/claim_verify_none_en.txt"
+
+
 class RagEvaluateParams(Section):
     corpus: str = "scifact/corpus.jsonl"
     queries: str = "scifact/queries.jsonl"
@@ -78,6 +103,7 @@ class RagParams(ProfiledSection):
     index: str = "results/rag/index"
     route1_top_k: int = Field(192, ge=1)
     route2_top_k: int = Field(6, ge=0)
+    dense: DenseParams = Field(default_factory=DenseParams)
     fusion: Annotated[str, AfterValidator(name_check(FUSIONS))] = "merge"
     fusion_options: dict[str, Any] = Field(default_factory=dict)
     rerank: RerankParams = Field(default_factory=RerankParams)
@@ -89,6 +115,7 @@ class RagParams(ProfiledSection):
     compress_rate: float | None = Field(None, gt=0, le=1, description="BM25-Extract rate; null: off")
     train_reranker: TrainRerankerParams = Field(default_factory=TrainRerankerParams)
     evaluate: RagEvaluateParams = Field(default_factory=RagEvaluateParams)
+    claims: ClaimsParams = Field(default_factory=ClaimsParams)
     output: str = "results/rag"
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """Units of work of `embedlab rag evaluate` and `train-reranker` on BEIR-format data: read corpus/queries/qrels
-(the evaluation-task reader, one-line errors), route-1 BM25 runs, metrics through the shared retrieval module,
-reranking a run at full depth, at each exit layer and with early exit, and training the layer-wise reranker on
+(the evaluation-task reader, one-line errors), route-1 BM25 runs, dense-route and fused runs, metrics through the
+shared retrieval module, reranking a run at full depth, at each exit layer and with early exit, and training the layer-wise reranker on
 BM25-mined hard negatives (train qrels only)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from embedlab.eval_tasks.spec import EvalTaskSpec, FileSpec
 from embedlab.models.model_source import model_source
 from embedlab.models.rag.exit_rules import EXIT_RULES
 from embedlab.models.rag.layerwise import LayerwiseCrossEncoder
-from embedlab.models.rag.routes import RagIndex, reranker_text
+from embedlab.models.rag.routes import RagIndex, RouteSettings, as_hits, reranker_text
 from embedlab.models.rag.train_reranker import Group, train
 from embedlab.models.retrieval.metrics import mrr, ndcg_at_k, recall_of_judged
 from embedlab.tasks.logs import run_logger
@@ -63,6 +63,24 @@ def run_bm25(index: RagIndex, queries: list[str], depth: int) -> dict[str, Any]:
                 kept.append(chunk)
         runs.append(kept)
     return {"chunks": runs, "seconds": time.perf_counter() - start}
+
+
+@task(cache_policy=NO_CACHE)
+def run_dense(index: RagIndex, queries: list[str], depth: int) -> dict[str, Any]:
+    """The dense route alone for every query: {"documents": [[doc id]] (depth, chunks collapsed), "seconds"}."""
+    start = time.perf_counter()
+    ids, scores = index.dense.search(queries, depth * 2)
+    documents = [index.ranked_documents(as_hits(row, row_scores))[:depth]
+                 for row, row_scores in zip(ids, scores, strict=True)]
+    return {"documents": documents, "seconds": time.perf_counter() - start}
+
+
+@task(cache_policy=NO_CACHE)
+def run_fused(index: RagIndex, queries: list[str], settings: RouteSettings) -> dict[str, Any]:
+    """Every route of `settings` fused, as `rag ask` retrieves: {"documents": [[doc id]], "seconds"}."""
+    start = time.perf_counter()
+    documents = [index.ranked_documents(index.retrieve(query, settings)) for query in queries]
+    return {"documents": documents, "seconds": time.perf_counter() - start}
 
 
 def documents_of(index: RagIndex, runs: list[list[int]]) -> list[list[str]]:

@@ -13,22 +13,19 @@ from typing import Any
 import lightning as L
 import torch
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+from sentence_transformers.sentence_transformer.modules import Normalize
 from transformers import get_linear_schedule_with_warmup
 
 from embedlab.atomic import atomic_dir
-from embedlab.models.encoder import load_encoder
+from embedlab.models.encoder import load_encoder, with_pooling
 from embedlab.models.losses import LOSSES
 
 
 def build_encoder(base: str, pooling: str | None = None, normalize: bool | None = None,
                   max_seq_length: int | None = None) -> SentenceTransformer:
-    """Load `base` on the CPU; `pooling` ('mean'/'cls') and `normalize` replace its own where given."""
-    model = load_encoder(base, "cpu")
+    """Load `base` on the CPU; `pooling` (see `with_pooling`) and `normalize` replace its own where given."""
+    model = with_pooling(load_encoder(base, "cpu"), pooling)
     modules = list(model)
-    if pooling is not None:
-        dim = model.get_embedding_dimension()
-        modules = [Pooling(dim, pooling) if isinstance(m, Pooling) else m for m in modules]
     if normalize is not None:
         modules = [m for m in modules if not isinstance(m, Normalize)] + ([Normalize()] if normalize else [])
     if modules != list(model):

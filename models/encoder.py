@@ -96,7 +96,7 @@ def load_encoder(spec: str, device: str = "auto", precision: str = "fp32") -> Se
 
     device = resolve_device(device)
     try:
-        model = SentenceTransformer(source, device=device)
+        model = plain_text(SentenceTransformer(source, device=device))
     except OSError as exc:  # a Hub id that cannot be fetched (offline, typo, private repo)
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
         why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else str(exc).splitlines()[0]
@@ -107,6 +107,32 @@ def load_encoder(spec: str, device: str = "auto", precision: str = "fp32") -> Se
         return quantize_int8(model)
     dtype = resolve_precision(precision, device)
     return model if dtype == torch.float32 else model.to(dtype)
+
+
+def plain_text(model: SentenceTransformer) -> SentenceTransformer:
+    """`model` reading each text as it is (in place). sentence-transformers 6 turns every text into a chat message
+    when the tokenizer has a chat template (SmolLM2-Instruct's prepends a 20-token system prompt to each text);
+    an embedder encodes the text alone, as SGPT does and as the token-alignment metrics count its tokens."""
+    for module in model:
+        config = getattr(module, "modality_config", None)
+        if isinstance(config, dict) and "message" in config and "text" in config:
+            del config["message"]
+            module.input_formatter.supported_modalities = list(config)
+    return model
+
+
+def with_pooling(model: SentenceTransformer, mode: str | None) -> SentenceTransformer:
+    """`model` with its Pooling module set to `mode` (None: unchanged), the other modules kept: a
+    sentence-transformers pooling mode, e.g. `mean`, `cls`, `lasttoken` or `weightedmean` (SGPT's position-weighted
+    mean, Muennighoff 2022, arXiv 2202.08904: token i of the L non-padding tokens weighs i / Σ_j j)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    if mode is None:
+        return model
+    dim = model.get_embedding_dimension()
+    modules = [Pooling(dim, mode) if isinstance(m, Pooling) else m for m in model]
+    return SentenceTransformer(modules=modules, device=str(model.device))
 
 
 def fingerprint(model: SentenceTransformer) -> str:

@@ -119,12 +119,13 @@ def hub_task(name: str) -> Any:
 
 
 def load_scoring_model(spec: str, device: str, batch_size: int, precision: str = "fp32",
-                       max_seq_length: int | None = None) -> LoadedModel:
-    """`spec` loaded for scoring, reading at most `max_seq_length` tokens (None: the model's own)."""
-    from embedlab.models.encoder import fingerprint, load_encoder
+                       max_seq_length: int | None = None, pooling: str | None = None) -> LoadedModel:
+    """`spec` loaded for scoring, reading at most `max_seq_length` tokens (None: the model's own), pooled by
+    `pooling` (None: the model's own; see `with_pooling`)."""
+    from embedlab.models.encoder import fingerprint, load_encoder, with_pooling
     from embedlab.models.mteb_encoder import SentenceEncoder
 
-    model = load_encoder(spec, device, precision)
+    model = with_pooling(load_encoder(spec, device, precision), pooling)
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return LoadedModel(spec=spec, fingerprint=fingerprint(model), encoder=SentenceEncoder(model, spec, batch_size))

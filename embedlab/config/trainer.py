@@ -51,5 +51,6 @@ class EncoderTrainerSettings(TrainerSettings):
     base: str = "minilm"
     output: str = "results/train"
     max_seq_length: int | None = Field(128, gt=0)
-    pooling: Literal["mean", "cls"] | None = Field(None, description="null keeps the base model's pooling")
+    pooling: Literal["mean", "weightedmean", "cls"] | None = Field(
+        None, description="null keeps the base model's pooling; weightedmean: SGPT's position-weighted mean")
     normalize: bool | None = Field(None, description="null keeps the base model's normalisation")

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from embedlab.config import Settings
 from embedlab.config.request import SettingsRequest
+from embedlab.models.tokens import HEADS
 from embedlab.tasks.tokens.common import decode_texts, load_token_model, measure_alignment, read_texts, write_output
 from embedlab.tasks.tokens.report import align_report, decoded_lines, sparse_report, spectrum_report
 from embedlab.tasks.tokens.sparse import (check_depths, decode_retrieval_task, measure_query_latency,
@@ -27,10 +28,24 @@ class TokensRequest(SettingsRequest):
     track: bool = True
 
 
-def _model(settings: Settings, spec: str | None = None) -> Any:
+def _model(settings: Settings, spec: str | None = None, pooling: str | None = None,
+           backbone: str | None = None) -> Any:
+    """The token model of `spec` (default `tokens.model`) pooled by `pooling` (None: its own). `backbone`: the
+    model whose head decodes it where the head reads a `source` and `tokens.head_options` names none (the paper
+    decodes an embedder through its backbone's head)."""
     chosen = settings.params.tokens
-    return load_token_model(spec or chosen.model, chosen.head, chosen.head_options, chosen.device, chosen.batch_size,
-                            chosen.max_seq_length)
+    options = dict(chosen.head_options)
+    if backbone is not None and "source" in HEADS.get(chosen.head).params.model_fields:
+        options.setdefault("source", backbone)
+    return load_token_model(spec or chosen.model, chosen.head, options, chosen.device, chosen.batch_size,
+                            chosen.max_seq_length, pooling)
+
+
+def _head_label(settings: Settings) -> str:
+    """The head as reports name it: `lm_head` or `lm_head of smollm2`."""
+    chosen = settings.params.tokens
+    source = chosen.head_options.get("source")
+    return f"{chosen.head} of {source}" if source else chosen.head
 
 
 def _finish(settings: Settings, request: TokensRequest, name: str, default_out: str, summary: dict[str, Any],
@@ -40,7 +55,8 @@ def _finish(settings: Settings, request: TokensRequest, name: str, default_out: 
     if request.track:
         chosen = settings.params.tokens
         params = {"command": name, "model": chosen.model, "head": chosen.head, "head_options": chosen.head_options,
-                  "k": chosen.k, **{f"{name}.{key}": value for key, value in summary.get("settings", {}).items()}}
+                  "pooling": chosen.pooling, "k": chosen.k,
+                  **{f"{name}.{key}": value for key, value in summary.get("settings", {}).items()}}
         summary["run_id"] = log_run(settings.tracking_uri, settings.params.tracking.experiment, settings.project_dir,
                                     f"tokens {name}", params, metrics, outputs)
     return summary
@@ -51,10 +67,11 @@ def decode(request: TokensRequest) -> dict[str, Any]:
     """The top-k aligned tokens of each text (summary.json `decoded`)."""
     settings = request.resolve_settings()
     chosen = settings.params.tokens
-    model = _model(settings)
+    model = _model(settings, pooling=chosen.pooling)
     decoded = decode_texts(model, request.texts, chosen.k, settings.cache_dir)
     summary = {"model": chosen.model, "head": chosen.head, "decoded": decoded}
-    report = f"# Aligned tokens: {chosen.model}, head `{chosen.head}`\n\n" + "\n".join(decoded_lines(decoded)) + "\n"
+    report = (f"# Aligned tokens: {chosen.model}, head `{_head_label(settings)}`\n\n"
+              + "\n".join(decoded_lines(decoded)) + "\n")
     return _finish(settings, request, "decode", "results/tokens/decode", summary, {"texts": len(decoded)},
                    (report, {}))
 
@@ -65,13 +82,14 @@ def align(request: TokensRequest) -> dict[str, Any]:
     settings = request.resolve_settings()
     chosen = settings.params.tokens
     texts = read_texts(chosen.texts, chosen.align.data, settings.data_root)
-    model = _model(settings)
+    model = _model(settings, pooling=chosen.pooling)
     result = measure_alignment(model, texts, chosen.k, chosen.align.truncate, chosen.align.special_tokens,
                                settings.cache_dir)
-    summary = {"model": chosen.model, "head": chosen.head, "data": chosen.align.data,
+    summary = {"model": chosen.model, "head": chosen.head, "head_options": chosen.head_options,
+               "data": chosen.align.data,
                "settings": chosen.align.model_dump(exclude={"output"}), **result}
     return _finish(settings, request, "align", chosen.align.output, summary, result["metrics"],
-                   align_report(chosen.model, chosen.head, chosen.align.data, result))
+                   align_report(chosen.model, _head_label(settings), chosen.align.data, result))
 
 
 @flow(name="tokens-sparse")
@@ -80,7 +98,7 @@ def sparse(request: TokensRequest) -> dict[str, Any]:
     settings = request.resolve_settings()
     chosen, params = settings.params.tokens.sparse, settings.params.tokens
     loaded = read_retrieval_task(retrieval_task_ref(settings, chosen.task))
-    model = _model(settings)
+    model = _model(settings, pooling=params.pooling)
     check_depths(params, model.decoder.vocab_size)
     decoded = decode_retrieval_task(model, loaded, max([chosen.doc_k, *chosen.sweep_doc_k]),
                                     max([chosen.query_m, *chosen.sweep_query_m]), settings.cache_dir)
@@ -91,7 +109,7 @@ def sparse(request: TokensRequest) -> dict[str, Any]:
     latency = measure_query_latency(model, decoded, chosen.doc_k, chosen.query_m, *options, chosen.latency_queries)
     above = [r for r in sweep if r["ndcg_at_10"] >= 0.8 * dense["ndcg_at_10"]]
     crossing = min(above, key=lambda r: (r["nonzeros_per_doc"], r["nonzeros_per_query"]), default=None)
-    summary = {"model": params.model, "head": params.head, "task": chosen.task,
+    summary = {"model": params.model, "head": params.head, "head_options": params.head_options, "task": chosen.task,
                "settings": chosen.model_dump(exclude={"output"}), "dense": dense, "sparse": main, "sweep": sweep,
                "latency": latency, "crossing_80": crossing}
     metrics = {"dense.ndcg_at_10": dense["ndcg_at_10"], "dense.recall_at_100": dense["recall_at_100"],
@@ -105,12 +123,13 @@ def sparse(request: TokensRequest) -> dict[str, Any]:
 
 @flow(name="tokens-spectrum")
 def spectrum(request: TokensRequest) -> dict[str, Any]:
-    """Spectral analysis between `tokens.spectrum.backbone` and `.embedder` on `.data`."""
+    """Spectral analysis between `tokens.spectrum.backbone` and `.embedder` on `.data`: the backbone pooled as the
+    embedder pools, the embedder decoded through the backbone's head where the head reads a `source`."""
     settings = request.resolve_settings()
     params, chosen = settings.params.tokens, settings.params.tokens.spectrum
     texts = read_texts(settings.params.tokens.texts, chosen.data, settings.data_root)
-    backbone = _model(settings, chosen.backbone)
-    embedder = _model(settings, chosen.embedder)
+    embedder = _model(settings, chosen.embedder, backbone=chosen.backbone)
+    backbone = _model(settings, chosen.backbone, pooling=embedder.pooling)
     result = analyse_spectrum(backbone, embedder, texts, chosen.lam, params.k, params.align.truncate,
                               chosen.components, chosen.examples, settings.cache_dir)
     summary = {"backbone": chosen.backbone, "embedder": chosen.embedder, "data": chosen.data, "head": params.head,

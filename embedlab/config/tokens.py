@@ -64,7 +64,9 @@ class TokensSparseParams(Section):
 class TokensSpectrumParams(Section):
     """`tokens.spectrum`: the uncentered SVD of `backbone`'s embeddings of the text set `data`, the mean shift v_j
     of `embedder`'s along each component, and h + λ u_1 decoded through the backbone's head (λ = `lam`; null: v_1).
-    `components` |v_j| are plotted; `examples` texts are decoded before and after."""
+    The backbone is pooled as the embedder pools (its Pooling mode), as the paper embeds the backbone; a head with
+    a `source` (lm_head, mlm) decodes the embedder through the backbone's head unless `tokens.head_options.source`
+    names another. `components` |v_j| are plotted; `examples` texts are decoded before and after."""
 
     backbone: str = "minilm"
     embedder: str = "results/train/nli/model"
@@ -75,14 +77,20 @@ class TokensSpectrumParams(Section):
     output: str = "results/tokens/spectrum"
 
 
+Pooling = Literal["mean", "weightedmean", "cls", "lasttoken", "max"]
+
+
 class TokensParams(Section):
     """`tokens` section. `model` is decoded through the head `head` (tied | lm_head | mlm, with `head_options`,
-    e.g. `source` for the folder holding the head), top `k` tokens, embedded `batch_size` texts at a time on
-    `device` reading at most `max_seq_length` tokens (null: the model's own)."""
+    e.g. `source`: the model holding the head, such as the backbone `smollm2` for an embedder trained from it),
+    top `k` tokens, embedded `batch_size` texts at a time on `device` reading at most `max_seq_length` tokens
+    (null: the model's own), pooled by `pooling` (null: the model's own; e.g. `weightedmean` to read a backbone as
+    its embedder pools)."""
 
     model: str = "minilm"
     head: Annotated[str, AfterValidator(name_check(HEADS))] = "tied"
     head_options: dict[str, Any] = Field(default_factory=dict)
+    pooling: Pooling | None = None
     k: int = Field(10, gt=0)
     batch_size: int = Field(64, gt=0)
     device: str = "auto"

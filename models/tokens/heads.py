@@ -6,9 +6,11 @@ Entries of `HEADS` (a `Registry` in this package's __init__, one line per head; 
   tied     logits = E h, E (V, d) the embedder's own input-embedding matrix. BERT's MLM decoder is tied to E, so
            this is the MLM head without its transform and bias: the closest faithful head for embedders that ship
            none (all-MiniLM-L6-v2, all-mpnet-base-v2).
-  lm_head  a causal LM's own output layer (`get_output_embeddings()`), for embedders built on a decoder LLM
-           (SmolLM2 -> its embedder). `source`: the LM folder or Hub id whose head is used (default: the
-           embedder's own transformer folder).
+  lm_head  a causal LM's own output layer (`get_output_embeddings()`), for embedders built on a decoder LLM.
+           `source`: the LM (a catalogue name such as `smollm2`, a folder or a Hub id) whose head is used;
+           default: the embedder's own transformer folder, which must then be a causal LM. An embedder trained
+           from SmolLM2 is saved without an LM head, so the paper's head is its backbone's: `source: smollm2`
+           (SmolLM2 ties lm_head to its input embeddings, so the embedder's own tied head is `tied`).
   mlm      a trained masked-LM head with its transform (BERT's `cls`: dense + GELU + LayerNorm, decoder tied to the
            input embeddings, bias; MPNet/RoBERTa's `lm_head`), e.g. `source: bert-base-uncased` for BERT-family
            embedders as the paper's code does (Hub ids need a network).
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from embedlab.errors import UserError
+from embedlab.models.model_source import model_source
 from embedlab.models.tokens import HEADS
 
 
@@ -74,6 +77,12 @@ def transformer_source(embedder: Any) -> str:
     return embedder[0].auto_model.name_or_path
 
 
+def head_source(embedder: Any, params: HeadParams) -> str:
+    """The folder or Hub id a head is read from: `params.source` resolved like any model spec (catalogue names
+    such as `smollm2` included), else the embedder's own transformer."""
+    return model_source(params.source) if params.source else transformer_source(embedder)
+
+
 def _config(source: str) -> Any:
     from transformers import AutoConfig
 
@@ -103,14 +112,14 @@ def _tied_load(embedder: Any, params: TiedParams) -> Decoder:
 
 
 def _lm_dim(embedder: Any, params: HeadParams) -> int | None:
-    config = _config(params.source or transformer_source(embedder))
+    config = _config(head_source(embedder, params))
     return _width(config) if _has_architecture(config, "ForCausalLM") else None
 
 
 def _lm_load(embedder: Any, params: HeadParams) -> Decoder:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(params.source or transformer_source(embedder), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(head_source(embedder, params), dtype=torch.float32)
     head = model.get_output_embeddings()
     return Decoder(head, head.weight.shape[1], head.weight.shape[0])
 
@@ -119,14 +128,14 @@ MLM_HEAD_ATTRIBUTES = ("cls", "lm_head")  # BERT family; MPNet, RoBERTa
 
 
 def _mlm_dim(embedder: Any, params: HeadParams) -> int | None:
-    config = _config(params.source or transformer_source(embedder))
+    config = _config(head_source(embedder, params))
     return _width(config) if _has_architecture(config, "ForMaskedLM") else None
 
 
 def _mlm_load(embedder: Any, params: HeadParams) -> Decoder:
     from transformers import AutoModelForMaskedLM
 
-    source = params.source or transformer_source(embedder)
+    source = head_source(embedder, params)
     model = AutoModelForMaskedLM.from_pretrained(source, dtype=torch.float32)
     head = next((getattr(model, a) for a in MLM_HEAD_ATTRIBUTES if hasattr(model, a)), None)
     if head is None:
@@ -140,7 +149,6 @@ LM_HEAD = DecodingHead("lm_head", HeadParams, _lm_dim, _lm_load,
                        "A causal LM's own output layer (`source`: the LM; default the embedder's transformer).")
 MLM = DecodingHead("mlm", HeadParams, _mlm_dim, _mlm_load,
                    "A trained masked-LM head with its transform and bias (`source`, e.g. bert-base-uncased).")
-
 
 
 def embedding_dim(embedder: Any) -> int:
@@ -174,8 +182,9 @@ def load_head(name: str, embedder: Any, options: dict[str, Any], model_name: str
     source = getattr(params, "source", None) or model_name
     if width is None:
         kind = "causal LM (…ForCausalLM)" if name == "lm_head" else "masked LM (…ForMaskedLM)"
-        raise UserError(f"decoding head {name!r}: {source!r} is not a {kind}; give its folder or Hub id as "
-                        f"tokens.head_options.source (heads that fit {model_name}: "
+        raise UserError(f"decoding head {name!r}: {source!r} is not a {kind}; name the model that holds the head "
+                        f"as tokens.head_options.source (--head-source, e.g. the backbone the embedder was trained "
+                        f"from) (heads that fit {model_name}: "
                         f"{', '.join(fitting_heads(embedder, {})) or 'none'})")
     if width != dim:
         fits = [n for n in fitting_heads(embedder, options) if n != name]

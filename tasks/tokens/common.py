@@ -42,13 +42,20 @@ class TokenModel:
         """Token strings of vocabulary ids."""
         return self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
 
+    @property
+    def pooling(self) -> str | None:
+        """The embedder's pooling mode (e.g. `mean`, `weightedmean`), None without a Pooling module."""
+        from sentence_transformers.sentence_transformer.modules import Pooling
+
+        return next((m.pooling_mode for m in self.loaded.encoder.model if isinstance(m, Pooling)), None)
+
 
 @task(cache_policy=NO_CACHE)
 def load_token_model(spec: str, head: str, head_options: dict[str, Any], device: str, batch_size: int,
-                     max_seq_length: int | None = None) -> TokenModel:
-    """`spec` (see `model_source`) in float32 with its decoding head; one-line UserError for a head that does not
-    fit (see `load_head`)."""
-    loaded = load_scoring_model(spec, device, batch_size, "fp32", max_seq_length)
+                     max_seq_length: int | None = None, pooling: str | None = None) -> TokenModel:
+    """`spec` (see `model_source`) in float32, pooled by `pooling` (None: its own), with its decoding head;
+    one-line UserError for a head that does not fit (see `load_head`)."""
+    loaded = load_scoring_model(spec, device, batch_size, "fp32", max_seq_length, pooling)
     decoder = load_head(head, loaded.encoder.model, head_options, spec)
     return TokenModel(spec, loaded, decoder, head)
 
@@ -84,7 +91,7 @@ def decode_texts(model: TokenModel, texts: list[str], k: int, cache_dir: Path) -
 def measure_alignment(model: TokenModel, texts: list[str], k: int, truncate: int | None, special_tokens: bool,
                       cache_dir: Path, examples: int = 3) -> dict[str, Any]:
     """hit@k, local and global alignment of the texts' decoded tokens with their own tokens (alignment.py), the
-    per-text local alignment (for the plot) and `examples` decoded texts."""
+    per-text local alignment (for the plot), `examples` decoded texts and the model's pooling."""
     tokens = token_ids(model.tokenizer, texts, special_tokens, model.loaded.encoder.model.max_seq_length)
     depth = alignment.depth_needed(tokens, k, truncate)
     check_depth("decoding depth", depth, model.decoder.vocab_size)
@@ -92,7 +99,7 @@ def measure_alignment(model: TokenModel, texts: list[str], k: int, truncate: int
     ranked = [list(row) for row in ids]
     per_text = [alignment.local_alignment([r], [t], truncate) for r, t in zip(ranked, tokens) if t]
     return {
-        "texts": len(texts), "k": k, "truncate": truncate, "special_tokens": special_tokens,
+        "texts": len(texts), "pooling": model.pooling, "k": k, "truncate": truncate, "special_tokens": special_tokens,
         "metrics": {f"hit_at_{k}": alignment.hit_at_k(ranked, tokens, k),
                     "local_alignment": alignment.local_alignment(ranked, tokens, truncate),
                     "global_alignment": alignment.global_alignment(ranked, tokens, truncate)},

@@ -37,7 +37,8 @@ def align_report(model: str, head: str, data: str, result: dict[str, Any]) -> tu
     cut = "top-|T_s|" if result["truncate"] is None else f"top-min(|T_s|, {result['truncate']})"
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in result["metrics"].items())
     text = (f"# Token alignment: {model}, head `{head}`, {data} ({result['texts']} texts)\n\n"
-            f"Cut {cut}; special tokens {'kept' if result['special_tokens'] else 'removed'}.\n\n"
+            f"Pooling {result['pooling']}; cut {cut}; special tokens "
+            f"{'kept' if result['special_tokens'] else 'removed'}.\n\n"
             f"| metric | value |\n|---|---:|\n{rows}\n\n## Decoded\n\n" + "\n".join(decoded_lines(result["examples"])) + "\n")
 
     def draw(path: Path) -> None:
@@ -97,6 +98,7 @@ def spectrum_report(backbone: str, embedder: str, data: str, result: dict[str, A
         examples += [f"- {name}: {', '.join(tokens)}" for name, tokens in e.items() if name != "text"]
         examples.append("")
     text = (f"# Spectral analysis: {backbone} → {embedder} on {data} ({result['texts']} texts)\n\n"
+            f"Both read with the embedder's pooling ({result['pooling']}). "
             f"Uncentered SVD of the backbone's embeddings; v_j = mean (ĥ − h)·u_j. "
             f"|v_1| = {abs(shift[0]):.4f}; largest |v_j| at j = {result['largest_component']}; "
             f"|v_1| / max_(j>1) |v_j| = {result['v1_over_next']:.2f}; |v_1| / Σ|v_j| = {result['first_share']:.3f}. "

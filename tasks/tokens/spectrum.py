@@ -31,7 +31,8 @@ def analyse_spectrum(backbone: TokenModel, embedder: TokenModel, texts: list[str
     """X = backbone embeddings, Y = embedder embeddings of `texts`: singular values of the uncentered X, the mean
     shift v_j per component (first `components`), λ (`lam`, default v_1), the alignment of X, Y and X + λ u_1
     decoded through the backbone's head, and `examples` texts decoded as h, its first component, the rest,
-    h + λ u_1 and the embedder's ĥ (through the embedder's own head)."""
+    h + λ u_1 and the embedder's ĥ (through the embedder's head: the backbone's where the head reads a `source`,
+    the embedder's own input embeddings for `tied`). `pooling`: the embedder's, which the backbone was read with."""
     x, y = embed(backbone, texts, cache_dir), embed(embedder, texts, cache_dir)
     values, directions = right_singular_vectors(x)
     shift = mean_shift(x, y, directions)
@@ -49,7 +50,8 @@ def analyse_spectrum(backbone: TokenModel, embedder: TokenModel, texts: list[str
                "rest h − (h·u1)u1": words(residual), "adjusted h + λu1": words(adjusted[:examples]),
                "embedder ĥ": words(y[:examples], embedder)}
     return {
-        "texts": len(texts), "lambda": chosen, "singular_values": values[:components].tolist(),
+        "texts": len(texts), "pooling": embedder.pooling, "lambda": chosen,
+        "singular_values": values[:components].tolist(),
         "shift": shift[:components].tolist(),
         "first_share": float(magnitudes[0] / magnitudes.sum()),
         "v1_over_next": float(magnitudes[0] / magnitudes[1:].max()),

@@ -235,3 +235,15 @@ def test_spectrum_reads_the_backbone_as_the_embedder_pools_and_decodes_through_i
         top = np.argsort(-(vector @ head.T), kind="stable")[:10]
         assert example["embedder ĥ"] == tokenizer.convert_ids_to_tokens(top.tolist())
     assert "weightedmean" in (tmp_path / "spec" / "report.md").read_text()
+
+
+def test_spectrum_of_a_model_against_itself_is_refused_in_one_line(backbone, project, tmp_path):
+    texts = write(tmp_path / "texts.txt", "\n".join(LINES) + "\n")
+    result = runner.invoke(app, ["tokens", "spectrum", "--backbone", str(backbone), "--embedder", str(backbone),
+                                 "--head", "lm_head", "--data", "mine", "--no-track", "-o", str(tmp_path / "spec"),
+                                 "-S", "tokens.device=cpu", "-S", f"cache_dir={tmp_path / 'cache'}",
+                                 "-S", text_set(texts), "-S", "tokens.spectrum.components=5"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1].startswith(
+        f"error: embedder {backbone} gives the same embeddings as backbone {backbone} on the 8 texts: no shift")
+    assert not (tmp_path / "spec").exists()

@@ -11,6 +11,7 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from embedlab.errors import UserError
 from embedlab.models.tokens import alignment
 from embedlab.models.tokens.decode import token_ids, top_tokens
 from embedlab.models.tokens.spectrum import adjust, first_component, mean_shift, right_singular_vectors
@@ -32,8 +33,13 @@ def analyse_spectrum(backbone: TokenModel, embedder: TokenModel, texts: list[str
     shift v_j per component (first `components`), λ (`lam`, default v_1), the alignment of X, Y and X + λ u_1
     decoded through the backbone's head, and `examples` texts decoded as h, its first component, the rest,
     h + λ u_1 and the embedder's ĥ (through the embedder's head: the backbone's where the head reads a `source`,
-    the embedder's own input embeddings for `tied`). `pooling`: the embedder's, which the backbone was read with."""
+    the embedder's own input embeddings for `tied`). `pooling`: the embedder's, which the backbone was read with.
+    UserError where the two give the same embeddings (no shift to analyse)."""
     x, y = embed(backbone, texts, cache_dir), embed(embedder, texts, cache_dir)
+    if np.array_equal(x, y):
+        raise UserError(f"embedder {embedder.spec} gives the same embeddings as backbone {backbone.spec} on the "
+                        f"{len(texts)} texts: no shift to analyse (an untrained copy? the first step of a warm-up "
+                        "has learning rate 0)")
     values, directions = right_singular_vectors(x)
     shift = mean_shift(x, y, directions)
     u1 = directions[:, 0]

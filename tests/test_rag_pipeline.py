@@ -91,9 +91,11 @@ def test_index_ask_and_run(shop, monkeypatch):
     (["rag", "index", "--corpus", "{root}/docs", "-S", "rag.tokenizer=englsh"], "did you mean 'english'"),
     (["rag", "index", "--corpus", "{root}/docs", "-S", "rag.fusion=rff"], "did you mean 'rrf'"),
     (["rag", "run", "--questions", "{root}/bad.jsonl"], "bad.jsonl: line 1: expected an object with a non-empty string field 'query'"),
+    (["rag", "run", "--questions", "{root}/torn.jsonl"], "torn.jsonl:2: not valid JSON"),
 ])
 def test_bad_input_is_one_line_with_exit_2(shop, args, message):
     (shop / "bad.jsonl").write_text('{"question": "no query"}\n', encoding="utf-8")
+    (shop / "torn.jsonl").write_text('{"query": "a whole line"}\n{"query": "cut sh\n', encoding="utf-8")
     result = CliRunner().invoke(app, [a.format(root=shop) for a in args])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()

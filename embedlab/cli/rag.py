@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from embedlab.cli.app import NoTrackOption, ParamsOption, SetOption, app, cwd_path, running_flow, shown, tracking_on, user_errors
+from embedlab.cli.app import (JsonOption, NoTrackOption, ParamsOption, SetOption, app, command_settings, cwd_path,
+                              running_flow, shown, tracking_on)
+
+if TYPE_CHECKING:
+    from embedlab.config import Settings
 
 rag_app = typer.Typer(no_args_is_help=True, help="EasyRAG: dual-route BM25, layer-wise reranking, LLM answers (paper 2).")
 app.add_typer(rag_app, name="rag")
@@ -17,25 +23,31 @@ IndexOption = Annotated[str | None, typer.Option("--index", help="index folder (
 NoAnswerOption = Annotated[bool, typer.Option("--no-answer", help="retrieve and rerank only (no LLM)")]
 
 
-def _prepare(params, overrides):
-    from embedlab.config import load_settings
+@contextmanager
+def rag_settings(params: Path | None, overrides: list[str] | None) -> Iterator[Settings]:
+    """`command_settings` with rag's own pre-flight checks: an unknown tokenizer, a missing stop-word file or (with
+    rag.dense on) a dense encoder that is not there fails before any work, in one line."""
     from embedlab.models.model_source import model_source
     from embedlab.tasks.rag.run import tokenizer_of
 
-    settings = load_settings(params, list(overrides or []))
-    tokenizer_of(settings)  # an unknown tokenizer or a missing stop-word file fails before any work
-    if settings.params.rag.dense.enabled:
-        model_source(settings.params.rag.dense.model)  # so does a dense encoder that is not there
-    return settings
+    with command_settings(params, overrides) as settings:
+        tokenizer_of(settings)
+        if settings.params.rag.dense.enabled:
+            model_source(settings.params.rag.dense.model)
+        yield settings
 
 
-def _check_query_side(settings, index: str | None) -> None:
-    """The index exists, was built with the configured tokenizer, and the prompts are there (before Prefect)."""
+def check_query_side(settings: Settings, index: str | None, answer: bool) -> None:
+    """The index exists and was built with the configured tokenizer, the prompts are there, and (`answer`) the LLM
+    rag.llm names is available: checked before Prefect starts."""
+    from embedlab.models.generation.backend import require_model
     from embedlab.tasks.rag.run import open_index, read_prompt
 
     open_index(settings, settings.path(index or settings.params.rag.index))
     read_prompt(settings, "prompt", ("context_str", "query_str"))
     read_prompt(settings, "merge_prompt", ("context_str", "query_str", "answer_str"))
+    if answer:
+        require_model(settings.params.rag.llm, "rag.llm")
 
 
 def _print_record(record: dict) -> None:
@@ -62,8 +74,7 @@ def index(
     from embedlab.cli.checks import require_file
     from embedlab.models.rag.chunking import SentenceSplitter
 
-    with user_errors():
-        settings = _prepare(params, overrides)
+    with rag_settings(params, overrides) as settings:
         rag = settings.params.rag
         SentenceSplitter(rag.chunk_size, rag.chunk_overlap)
         source = corpus.expanduser().absolute()
@@ -83,19 +94,15 @@ def ask(
     document: Annotated[str | None, typer.Option("--document", help="product filter of route 1 (first path component)")] = None,
     index_: IndexOption = None,
     no_answer: NoAnswerOption = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOption = False,
     params: ParamsOption = None,
     overrides: SetOption = None,
 ) -> None:
     """Answer one question: the answer, the six passages with scores, the seconds of each stage."""
     from embedlab.flows.rag import RagRequest, rag_run
-    from embedlab.models.generation.backend import require_model
 
-    with user_errors():
-        settings = _prepare(params, overrides)
-        _check_query_side(settings, cwd_path(index_))
-        if not no_answer:
-            require_model(settings.params.rag.llm, "rag.llm")
+    with rag_settings(params, overrides) as settings:
+        check_query_side(settings, cwd_path(index_), answer=not no_answer)
     request = RagRequest(settings=settings, index=cwd_path(index_),
                          questions=[{"id": 1, "query": question, "document": document}], generate=not no_answer,
                          track=False)
@@ -119,15 +126,11 @@ def run(
 ) -> None:
     """Answer every question of a file; answers.jsonl, the per-stage seconds and (with keywords) the keyword score."""
     from embedlab.flows.rag import RagRequest, rag_run
-    from embedlab.models.generation.backend import require_model
     from embedlab.tasks.rag.run import read_questions
 
-    with user_errors():
-        settings = _prepare(params, overrides)
+    with rag_settings(params, overrides) as settings:
         items = read_questions(questions.expanduser().absolute())
-        _check_query_side(settings, cwd_path(index_))
-        if not no_answer:
-            require_model(settings.params.rag.llm, "rag.llm")
+        check_query_side(settings, cwd_path(index_), answer=not no_answer)
     out = cwd_path(output) or str(Path(settings.params.rag.output) / "run")
     request = RagRequest(settings=settings, index=cwd_path(index_),
                          questions=items, output=out, generate=not no_answer, track=tracking_on(settings, no_track))
@@ -157,13 +160,12 @@ def evaluate(
     from embedlab.tasks.rag.claims import claim_prompt_key
     from embedlab.tasks.rag.run import open_reranker, read_prompt
 
-    with user_errors():
-        settings = _prepare(params, overrides)
+    with rag_settings(params, overrides) as settings:
         ev = settings.params.rag.evaluate
         for role in ("corpus", "queries", "qrels"):
             require_file(settings.data_root / getattr(ev, role), f"{role} file", f"rag.evaluate.{role}")
         if index_:
-            _check_query_side(settings, cwd_path(index_))
+            check_query_side(settings, cwd_path(index_), answer=False)
         if rerank:
             open_reranker(settings)
         if claims:
@@ -196,8 +198,7 @@ def train_reranker(
     from embedlab.flows.rag import RagRequest, rag_train_reranker
     from embedlab.models.model_source import model_source
 
-    with user_errors():
-        settings = _prepare(params, overrides)
+    with rag_settings(params, overrides) as settings:
         rag = settings.params.rag
         model_source(rag.train_reranker.base)
         check_output_dir(settings.path(cwd_path(output) or rag.rerank.model))

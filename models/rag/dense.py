@@ -46,7 +46,7 @@ class DenseRoute:
 
     def hits(self, query: str, top_k: int) -> list[tuple[int, float]]:
         """The top_k chunks by cosine similarity to `query`, best first: [(chunk id, cosine)]."""
-        ids, scores = self.retriever.search(self.encoder([query]), top_k)
+        ids, scores = self.search([query], top_k)
         return list(zip(ids[0].tolist(), scores[0].tolist(), strict=True))
 
     def search(self, queries: list[str], top_k: int) -> tuple[np.ndarray, np.ndarray]:

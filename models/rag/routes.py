@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedlab.errors import DataError
+from embedlab.jsonlines import read_json_lines
 from embedlab.models.rag.bm25 import BM25Retriever
 from embedlab.models.rag.corpus import Chunk
 
@@ -90,8 +91,7 @@ class RagIndex:
         if not (folder / INDEX_FILE).is_file():
             raise DataError(folder, f"no index here (no {INDEX_FILE}); build one with `embedlab rag index`")
         meta = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
-        lines = (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
-        chunks = [Chunk(**json.loads(line)) for line in lines]
+        chunks = [Chunk(**row) for _, row in read_json_lines(folder / "chunks.jsonl")]
         return cls(chunks, BM25Retriever.load(folder / "route1", tokenizer),
                    BM25Retriever.load(folder / "route2", tokenizer), meta,
                    _dense_route().load(folder, encoder) if encoder is not None else None)

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from embedlab.atomic import atomic_dir
 from embedlab.config.rag import RagParams
 from embedlab.errors import DataError, UserError
+from embedlab.jsonlines import read_json_lines
 from embedlab.models.cached_encoder import CachedEncoder
 from embedlab.models.generation.backend import Prompt, Usage, build_backend, require_model
 from embedlab.models.generation.cache import ResponseCache, complete_cached
@@ -109,17 +110,17 @@ def read_prompt(settings: Any, key: str, fields: tuple[str, ...]) -> str:
 def read_questions(path: Path) -> list[dict[str, Any]]:
     """Questions of a JSON-lines file or a JSON list: each a `query` (required), optional `id`, `document` (the
     product filter), `keywords` (for the keyword scorer). DataError naming the file, line and field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "question file does not exist") from None
-    except UnicodeDecodeError:
-        raise DataError(path, "not UTF-8 text") from None
-    try:
-        rows = ([(i + 1, row) for i, row in enumerate(json.loads(text))] if path.suffix == ".json" else
-                [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()])
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
+    if not path.is_file():
+        raise DataError(path, "question file does not exist")
+    if path.suffix == ".json":
+        try:
+            rows = list(enumerate(json.loads(path.read_text(encoding="utf-8")), start=1))
+        except UnicodeDecodeError:
+            raise DataError(path, "not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
+    else:
+        rows = list(read_json_lines(path))
     questions = []
     for number, row in rows:
         where = "item" if path.suffix == ".json" else "line"

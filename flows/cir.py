@@ -55,9 +55,10 @@ def train_cir(request: CirRequest = CirRequest()) -> dict[str, Any]:
         if not summary["is_global_zero"]:
             return summary
         gallery = gallery_images(triplets)
-        scores = score_cir_model(out_dir / "model", test, gallery, params.eval_batch_size)
+        scores = score_cir_model(out_dir / "model", test, gallery, params.eval_batch_size, cache_dir=settings.cache_dir)
         data = {"triplets": params.triplets.path, "format": params.triplets.format,
-                "test_triplets": len(test), "gallery": len(gallery), "combiner": params.combiner}
+                "test_triplets": len(test), "gallery": len(gallery), "combiner": params.combiner,
+                "combiner_inputs": params.combiner_inputs, "seed": params.seed}
         metrics = variant_metrics(summary, scores, data, time.perf_counter() - started)
         outputs = write_cir_outputs(out_dir, summary, metrics)
         if run_id:

@@ -79,13 +79,13 @@ def train_crossmodal(request: CrossModalRequest = CrossModalRequest()) -> dict[s
         if not summary["is_global_zero"]:
             return summary
         scores = score_dual_encoder(out_dir / "model", data.splits[params.eval_split], params.languages,
-                                    params.eval_batch_size)
+                                    params.eval_batch_size, cache_dir=settings.cache_dir)
         result = {"objective": objective, "dataset": str(data.folder), "dataset_version": data.version,
                   "split": params.eval_split, "images": len(data.splits[params.eval_split]),
                   "languages": params.languages, "train_seconds": summary["seconds"], "steps": summary["steps"],
                   "batch_size": params.batch_size, "freeze_text": params.freeze_text,
                   "freeze_image": params.freeze_image, "unlock_image_after": params.unlock_image_after,
-                  "notes": summary["notes"],
+                  "seed": params.seed, "notes": summary["notes"],
                   "scores": scores}
         metrics_file = write_run_metrics(out_dir, result)
         if run_id:
@@ -102,7 +102,7 @@ def evaluate_crossmodal(request: EvaluateCrossModalRequest) -> dict[str, dict[st
     spec, model_dir = request.task, settings.path(request.model)
     data = read_image_text_data(settings.path(spec.dataset), settings.data_root, spec.languages)
     scores = score_dual_encoder(model_dir, data.splits[spec.split], spec.languages,
-                                settings.params.train_crossmodal.eval_batch_size)
+                                settings.params.train_crossmodal.eval_batch_size, cache_dir=settings.cache_dir)
     score = crossmodal_task_score(spec, scores, data.version)
     fingerprint = folder_fingerprint(model_dir)
     outputs = write_table(evaluation_table(request.model, fingerprint, [score]), settings.path(request.output),

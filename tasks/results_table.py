@@ -26,6 +26,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from embedlab.atomic import atomic_dir
+from embedlab.errors import UserError
 
 REPORT, METRICS, CSV, CHART = "report.md", "metrics.json", "table.csv", "chart.png"
 TABLE_FILES = (REPORT, METRICS, CSV, CHART)
@@ -140,6 +141,45 @@ class ResultsTable:
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
+
+
+SEED_FOLDER = "seed-"  # <output>/seed-<s>/: the runs of one more training seed beside a pipeline's default runs
+
+
+def run_metric_files(results_dir: Path, name: str) -> list[Path]:
+    """Every `<results_dir>/<run>/<name>` and `<results_dir>/seed-<s>/<run>/<name>` (the runs of further seeds:
+    trained with `-S <section>.seed=<s> -S <section>.output=<results_dir>/seed-<s>`), not the table's, in path
+    order."""
+    files = [*results_dir.glob(f"*/{name}"), *results_dir.glob(f"{SEED_FOLDER}*/*/{name}")]
+    return sorted(path for path in files if path.parent.name != TABLE_FOLDER)
+
+
+def mean_over_seeds(frame: pd.DataFrame, spread: Sequence[str], seeds: Sequence[Any],
+                    formats: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """Rows that share an index label (one per training seed, `seeds[i]` the seed of row i) -> one row per label in
+    first-seen order: each numeric column's mean over its seeds, `<column> std` (the sample standard deviation,
+    n − 1; missing for a single seed) right after each column of `spread`, and `seeds` (how many). Returns the
+    frame and the formats and headers the std columns add (a std is shown like its column, headed `± std`).
+    Where every label has one row the frame comes back unchanged. UserError where a label repeats a seed."""
+    labels = [str(name) for name in frame.index]
+    pairs = list(zip(labels, seeds, strict=True))
+    repeated = sorted({pair for pair in pairs if pairs.count(pair) > 1}, key=str)
+    if repeated:
+        raise UserError("two runs of the same seed (train the others with their own `seed` and "
+                        "`output=<output>/seed-<s>`): " + ", ".join(f"{label}, seed {seed}" for label, seed in repeated))
+    if len(set(labels)) == len(labels):
+        return frame, {}, {}
+    grouped = frame.groupby(level=0, sort=False)
+    means, stds = grouped.mean(numeric_only=True), grouped.std(ddof=1, numeric_only=True)
+    columns: dict[str, pd.Series] = {}
+    for column in means.columns:
+        columns[column] = means[column]
+        if column in spread:
+            columns[f"{column} std"] = stds[column]
+    out = pd.DataFrame(columns, index=means.index)
+    out["seeds"] = grouped.size()
+    return (out, {f"{c} std": formats[c] for c in spread if c in formats},
+            {f"{c} std": "± std" for c in spread})
 
 
 @task(cache_policy=NO_CACHE)

@@ -27,7 +27,7 @@ from embedlab.models.dual_encoder import DualEncoder
 from embedlab.models.objectives import OBJECTIVES
 from embedlab.models.objectives.base import TeacherParams
 from embedlab.tasks.cir.data import read_cir_triplets
-from embedlab.tasks.cir.train import encode_modifications, static_bank, train_cir_stage
+from embedlab.tasks.cir.train import encode_modifications, score_cir_model, static_bank, train_cir_stage
 from embedlab.tasks.crossmodal.train import (encode_locked_text, encode_teachers, locked_image_features,
                                              read_image_text_data, train_dual_encoder)
 
@@ -182,6 +182,12 @@ def test_cir_stage1_trains_the_projection_on_cached_features_and_stage2s_bank_is
     vectors, info = static_bank(model, images, settings.cache_dir, 4, "cpu")
     assert info["cached"] and info["key"] == stage2["bank"]["key"]
     torch.testing.assert_close(vectors, expected, rtol=1e-4, atol=1e-5)
+    # evaluation reads the gallery's features from the same cache and scores as the pixels do
+    with_pixels = score_cir_model.fn(tmp_path / "s1" / "model", train, images, 4, "cpu")
+    with_cache = score_cir_model.fn(tmp_path / "s1" / "model", train, images, 4, "cpu", settings.cache_dir)
+    assert {k: v for k, v in with_cache.items() if k != "seconds"} == {
+        k: v for k, v in with_pixels.items() if k != "seconds"}
+    assert len(list((settings.cache_dir / "image_features").glob("*.entry"))) == 1
 
 
 @pytest.mark.slow

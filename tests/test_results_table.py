@@ -14,7 +14,7 @@ from conftest import REPO
 from embedlab.atomic import OWNED_MARKER
 from embedlab.errors import UserError
 from embedlab.tasks.cir.report import cir_table, read_variants
-from embedlab.tasks.results_table import ResultsTable, write_table
+from embedlab.tasks.results_table import ResultsTable, mean_over_seeds, write_table
 
 REPORT = """# Tiny comparison
 
@@ -119,3 +119,42 @@ def test_the_committed_cir_table_keeps_its_numbers():
                     "| both stages | 50 | 50 | 3200 | 4.0% | 13.0% | 24.0% | 58.0% | 38 | 134 | 6 | 140 | 12 |"]
     assert "Chance: R@1 0.1%, R@5 0.5%, R@10 1.0%, R@50 5.0%." in table.intro
     assert table.metrics()["stage 1 only"]["recall_at_1"] == 0.045
+
+
+def test_mean_over_seeds_gives_the_mean_and_sample_std_per_label_by_hand():
+    """Two labels, three seeds of one and one of the other: means and n − 1 standard deviations by hand."""
+    frame = pd.DataFrame({"recall": [0.10, 0.20, 0.60, 0.50], "steps": [100, 100, 100, 50]},
+                         index=pd.Index(["clip", "clip", "clip", "cusa"], name="objective"))
+    out, formats, headers = mean_over_seeds(frame, ["recall"], [42, 43, 44, 42], {"recall": ".1%"})
+    # clip: mean (0.1 + 0.2 + 0.6) / 3 = 0.3; deviations -0.2, -0.1, 0.3 -> (0.04 + 0.01 + 0.09) / 2 = 0.07
+    assert list(out.columns) == ["recall", "recall std", "steps", "seeds"]
+    assert out.loc["clip", "recall"] == pytest.approx(0.3)
+    assert out.loc["clip", "recall std"] == pytest.approx(0.07 ** 0.5)
+    assert pd.isna(out.loc["cusa", "recall std"]) and out.loc["cusa", "seeds"] == 1
+    assert formats == {"recall std": ".1%"} and headers == {"recall std": "± std"}
+    single, _, _ = mean_over_seeds(frame.iloc[[0, 3]], ["recall"], [42, 42], {})
+    assert single.equals(frame.iloc[[0, 3]])
+    with pytest.raises(UserError, match="clip, seed 42"):
+        mean_over_seeds(frame, ["recall"], [42, 42, 44, 42], {})
+
+
+def test_cir_runs_of_further_seeds_are_read_from_seed_folders_and_averaged(tmp_path):
+    """The default runs (seed 42) and seed-43/ beside them: one row per variant with its mean, std and 2 seeds."""
+    def write(folder, seed, recall):
+        scores = {f"recall_at_{k}": recall for k in (1, 5, 10, 50)} | {"median_rank": 10.0}
+        run = {"variant": "1", "label": "stage 1 only", "seed": seed, "steps": {"stage1": 10}, "samples": 320,
+               "train_seconds": 2.0, "bank_seconds": 0.0, "eval_seconds": 1.0, "scores": scores, "gallery": 101,
+               "triplets": "t.jsonl", "format": "generated", "train_triplets": 80, "test_triplets": 20,
+               "batch_size": 32}
+        (folder / "1").mkdir(parents=True)
+        (folder / "1" / "metrics.json").write_text(json.dumps(run))
+    write(tmp_path, 42, 0.25)
+    write(tmp_path / "seed-43", 43, 0.35)
+    (tmp_path / "table").mkdir()
+    (tmp_path / "table" / "metrics.json").write_text("{}")
+    table = cir_table(read_variants(tmp_path))
+    assert table.frame.loc["stage 1 only", "recall_at_10"] == pytest.approx(0.30)
+    assert table.frame.loc["stage 1 only", "recall_at_10 std"] == pytest.approx(0.1 / 2 ** 0.5)
+    assert table.frame.loc["stage 1 only", "seeds"] == 2
+    assert "| stage 1 only | 10 | 0 | 320 | 30.0% | 7.1% |" in table.markdown()
+    assert "training seeds [42, 43]" in table.intro

@@ -29,7 +29,7 @@ from embedlab.models.device import resolve_device
 from embedlab.models.retrieval.metrics import recall_at_k
 from embedlab.models.trainer import fit
 from embedlab.tasks.crossmodal.train import (image_inputs_locked, load_or_compute, locked_image_features,
-                                             locked_text_features)
+                                             locked_text_features, projected_images)
 
 VARIANT_LABELS = {"1": "stage 1 only", "2": "stage 2 only", "both": "both stages"}
 
@@ -62,9 +62,7 @@ def static_bank(model: ComposedQueryModel, images: list[Path], cache_dir: Path, 
     def compute() -> torch.Tensor:
         nonlocal computed
         computed = True
-        tower = model.towers.image
-        with torch.no_grad():
-            return tower.projection(locked_image_features(tower, images, cache_dir, batch_size, device))
+        return projected_images(model.towers.image, images, cache_dir, batch_size, device, normalize=False)
 
     bank = load_or_compute(path, compute)
     return bank, {"key": path.stem, "images": len(images), "seconds": round(time.perf_counter() - start, 3),
@@ -143,15 +141,16 @@ def variant_metrics(summary: dict[str, Any], scores: dict[str, float], data: dic
 
 @task(cache_policy=NO_CACHE)
 def score_cir_model(model_dir: Path, triplets: list[Triplet], gallery: list[Path], batch_size: int = 64,
-                    device: str = "auto") -> dict[str, float]:
+                    device: str = "auto", cache_dir: Path | None = None) -> dict[str, float]:
     """Recall@1/5/10/50 and the median rank of each triplet's target among `gallery`, its reference excluded,
-    plus `seconds` spent. Every image and text goes through the saved model: queries combine the references' raw
+    plus `seconds` spent. Every image and text goes through the saved model's weights: queries combine the references' raw
     image features with each triplet's first modification text, the gallery is normalised (as the authors'
-    validate.py `generate_*_val_predictions` and `compute_*_val_metrics`, BUAADreamer/SPN4CIR clip4cir)."""
+    validate.py `generate_*_val_predictions` and `compute_*_val_metrics`, BUAADreamer/SPN4CIR clip4cir). The
+    gallery's backbone features are cached under `cache_dir` (`projected_images`); None computes them."""
     start = time.perf_counter()
     model = ComposedQueryModel.load(model_dir).to(resolve_device(device))
     rows = {path: row for row, path in enumerate(gallery)}
-    raw = model.towers.embed_images(gallery, batch_size, normalize=False)  # (N, D)
+    raw = projected_images(model.towers.image, gallery, cache_dir, batch_size, device, normalize=False)  # (N, D)
     references = torch.tensor([rows[t.reference] for t in triplets])
     targets = torch.tensor([rows[t.target] for t in triplets])
     queries = model.embed_queries(raw[references], [t.modification for t in triplets], batch_size)

@@ -14,6 +14,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -121,6 +122,18 @@ def locked_image_features(tower: ImageTower, paths: list[Path], cache_dir: Path 
     return load_or_compute(cache_dir / "image_features" / f"{key.hexdigest()[:16]}.entry", compute)
 
 
+def projected_images(tower: ImageTower, paths: list[Path], cache_dir: Path | None, batch_size: int = 64,
+                     device: str = "auto", normalize: bool = True) -> torch.Tensor:
+    """(N, D) the image tower's projections of the image files (L2-normalised unless `normalize=False`), on the CPU:
+    its backbone's eval-mode features through `locked_image_features` (cached by the backbone's weights, so the
+    features a locked training run cached serve its evaluation, and a fine-tuned backbone is simply computed),
+    then the projection. The same numbers as encoding the pixels through the tower (tested)."""
+    features = locked_image_features(tower, paths, cache_dir, batch_size, device)
+    with torch.no_grad():
+        projected = tower.projection(features.to(tower.projection.weight.device)).float().cpu()
+    return F.normalize(projected, dim=-1) if normalize else projected
+
+
 def image_inputs_locked(params: Any) -> bool:
     """Whether a training section's image backbone stays locked for the whole run, so that its features can be
     computed once (`freeze_image` without `unlock_image_after`)."""
@@ -168,12 +181,14 @@ def train_dual_encoder(records: list[ImageCaptions], params: TrainCrossModalPara
 
 @task(cache_policy=NO_CACHE)
 def score_dual_encoder(model_dir: Path, records: list[ImageCaptions], languages: list[str], batch_size: int = 64,
-                       device: str = "auto") -> dict[str, float]:
+                       device: str = "auto", cache_dir: Path | None = None) -> dict[str, float]:
     """Recall@1/5/10 per language and direction, their means, and MRV, on `records` (each caption's first in each
-    language; see `crossmodal_scores`), plus `seconds` spent."""
+    language; see `crossmodal_scores`), plus `seconds` spent. Image features are cached under `cache_dir`
+    (`projected_images`); None computes them."""
     start = time.perf_counter()
     model = DualEncoder.load(model_dir).to(resolve_device(device))
-    images = model.embed_images([record.image for record in records], batch_size)  # (N, D)
+    images = projected_images(model.image, [record.image for record in records], cache_dir, batch_size,
+                              device)  # (N, D)
     texts = torch.stack([model.embed_texts([record.captions[lang][0] for record in records], batch_size)
                          for lang in languages], dim=1)  # (N, K, D)
     return {**crossmodal_scores(images, texts, languages), "seconds": round(time.perf_counter() - start, 3)}

@@ -14,6 +14,7 @@ from conftest import REPO
 from embedlab.atomic import OWNED_MARKER
 from embedlab.errors import UserError
 from embedlab.tasks.cir.report import cir_table, read_variants
+from embedlab.tasks.crossmodal.report import crossmodal_table, read_runs
 from embedlab.tasks.results_table import ResultsTable, mean_over_seeds, write_table
 
 REPORT = """# Tiny comparison
@@ -110,15 +111,19 @@ def test_an_error_mid_write_leaves_the_previous_table_untouched(tmp_path):
 
 
 def test_the_committed_cir_table_keeps_its_numbers():
-    """The variants' committed metrics through the CIR report: the rows of the table committed before the one
-    writer existed (results/cir/comparison.md), recall now with its % sign; the table's own folder is no variant."""
+    """The variants' committed metrics (seed 42 in results/cir/<variant>/, seeds 43 and 44 in seed-<s>/) through
+    the CIR report give the committed three-seed table's rows; the table's own folder is no variant."""
     table = cir_table(read_variants(REPO / "results" / "cir"))
     rows = table.markdown().splitlines()[2:]
-    assert rows == ["| stage 1 only | 100 | 0 | 3200 | 4.5% | 15.5% | 27.5% | 61.0% | 32 | 369 | 0 | 369 | 29 |",
-                    "| stage 2 only | 0 | 100 | 3200 | 3.0% | 12.0% | 18.0% | 46.0% | 60 | 5 | 10 | 15 | 21 |",
-                    "| both stages | 50 | 50 | 3200 | 4.0% | 13.0% | 24.0% | 58.0% | 38 | 134 | 6 | 140 | 12 |"]
+    committed = (REPO / "results" / "cir" / "table" / "report.md").read_text(encoding="utf-8")
+    assert rows and all(row in committed for row in rows)
+    assert [row.split(" | ")[0] for row in rows] == ["| stage 1 only", "| stage 2 only", "| both stages"]
+    assert rows[0].endswith(" | 3 |")  # three seeds
     assert "Chance: R@1 0.1%, R@5 0.5%, R@10 1.0%, R@50 5.0%." in table.intro
-    assert table.metrics()["stage 1 only"]["recall_at_1"] == 0.045
+    runs = [json.loads((REPO / "results" / "cir" / folder / "1" / "metrics.json").read_text())
+            for folder in (".", "seed-43", "seed-44")]
+    mean = sum(run["scores"]["recall_at_10"] for run in runs) / 3
+    assert table.metrics()["stage 1 only"]["recall_at_10"] == pytest.approx(mean)
 
 
 def test_mean_over_seeds_gives_the_mean_and_sample_std_per_label_by_hand():
@@ -158,3 +163,24 @@ def test_cir_runs_of_further_seeds_are_read_from_seed_folders_and_averaged(tmp_p
     assert table.frame.loc["stage 1 only", "seeds"] == 2
     assert "| stage 1 only | 10 | 0 | 320 | 30.0% | 7.1% |" in table.markdown()
     assert "training seeds [42, 43]" in table.intro
+
+
+def test_crossmodal_runs_of_further_seeds_are_averaged_and_every_run_stays_in_the_detail(tmp_path):
+    """clip at seeds 42 (default folder) and 43 (seed-43/): mean recall 0.2 and 0.3 -> 0.25 ± 0.0707, MRV 10 and
+    20 -> 15 ± 7.07; the per-direction detail keeps both runs."""
+    def write(folder, seed, recall, mrv):
+        scores = {"en.mean_recall": recall, "mean_recall": recall, "mrv_i2t": mrv, "mrv_t2i": mrv, "mrv": mrv,
+                  "seconds": 1.0} | {f"{d}.en.recall_at_{k}": recall for d in ("i2t", "t2i") for k in (1, 5, 10)}
+        run = {"objective": "clip", "seed": seed, "steps": 200, "train_seconds": 5.0, "languages": ["en"],
+               "split": "test", "dataset_version": "v", "images": 10, "scores": scores}
+        (folder / "clip").mkdir(parents=True)
+        (folder / "clip" / "metrics.json").write_text(json.dumps(run))
+    write(tmp_path, 42, 0.2, 10.0)
+    write(tmp_path / "seed-43", 43, 0.3, 20.0)
+    table = crossmodal_table(read_runs(tmp_path))
+    assert table.frame.loc["clip", "mean_recall"] == pytest.approx(0.25)
+    assert table.frame.loc["clip", "mean_recall std"] == pytest.approx(0.1 / 2 ** 0.5)
+    assert table.frame.loc["clip", "mrv std"] == pytest.approx(10 / 2 ** 0.5)
+    assert "| clip | 200 | 25.00% | 25.00% | 7.07% | 15.00 | 15.00 | 15.00 | 7.07 | 5 | 1 | 2 |" in table.markdown()
+    assert "| clip (seed 42) | i2t | 20.0/20.0/20.0 |" in table.notes
+    assert "| clip (seed 43) | t2i | 30.0/30.0/30.0 |" in table.notes

@@ -36,12 +36,15 @@ def read_runs(results_dir: Path) -> list[dict[str, Any]]:
 
 
 def detail_table(runs: list[dict[str, Any]]) -> str:
-    """Markdown: R@1/5/10 in % per objective, direction and language."""
+    """Markdown: R@1/5/10 in % per objective, direction and language; each run named with its seed where the runs
+    have several."""
     languages = runs[0]["languages"]
     rows = [{"direction": direction, **{f"{lang} R@1/5/10": "/".join(
         f"{100 * run['scores'][f'{direction}.{lang}.recall_at_{k}']:.1f}" for k in (1, 5, 10)) for lang in languages}}
         for run in runs for direction in ("i2t", "t2i")]
-    index = pd.Index([run["objective"] for run in runs for _ in ("i2t", "t2i")], name="objective")
+    several_seeds = len({run.get("seed") for run in runs}) > 1
+    names = [f"{run['objective']} (seed {run.get('seed')})" if several_seeds else run["objective"] for run in runs]
+    index = pd.Index([name for name in names for _ in ("i2t", "t2i")], name="objective")
     return ResultsTable(pd.DataFrame(rows, index=index), "", "").markdown()
 
 

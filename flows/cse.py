@@ -63,7 +63,7 @@ def cse(request: CseRequest) -> dict[str, Any]:
         tasks = read_eval_tasks(params.evaluate, [], settings.data_root, "local")
         summary["scores"] = {s.name: s.main_score for s in score_eval_tasks(model, tasks, settings.cache_dir)}
         summary.update(objective=params.objective, data=params.data, loss_options=loss_options(params),
-                       held_out_pairs=len(held_out), eval_pairs=len(eval_pairs))
+                       seed=params.seed, held_out_pairs=len(held_out), eval_pairs=len(eval_pairs))
         outputs = [*write_outputs(summary, out_dir),
                    plot_diagnostics(summary["diagnostics"], out_dir / "diagnostics.png", f"cse {name}")]
         if run_id:

@@ -157,10 +157,11 @@ def run_metric_files(results_dir: Path, name: str) -> list[Path]:
 def mean_over_seeds(frame: pd.DataFrame, spread: Sequence[str], seeds: Sequence[Any],
                     formats: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """Rows that share an index label (one per training seed, `seeds[i]` the seed of row i) -> one row per label in
-    first-seen order: each numeric column's mean over its seeds, `<column> std` (the sample standard deviation,
-    n − 1; missing for a single seed) right after each column of `spread`, and `seeds` (how many). Returns the
-    frame and the formats and headers the std columns add (a std is shown like its column, headed `± std`).
-    Where every label has one row the frame comes back unchanged. UserError where a label repeats a seed."""
+    first-seen order: each numeric column's mean over its seeds (a text column keeps its first value),
+    `<column> std` (the sample standard deviation, n − 1; missing for a single seed) right after each column of
+    `spread`, and `seeds` (how many). Returns the frame and the formats and headers the std columns add (a std is
+    shown like its column, headed `± std`). Where every label has one row the frame comes back unchanged.
+    UserError where a label repeats a seed."""
     labels = [str(name) for name in frame.index]
     pairs = list(zip(labels, seeds, strict=True))
     repeated = sorted({pair for pair in pairs if pairs.count(pair) > 1}, key=str)
@@ -170,13 +171,13 @@ def mean_over_seeds(frame: pd.DataFrame, spread: Sequence[str], seeds: Sequence[
     if len(set(labels)) == len(labels):
         return frame, {}, {}
     grouped = frame.groupby(level=0, sort=False)
-    means, stds = grouped.mean(numeric_only=True), grouped.std(ddof=1, numeric_only=True)
     columns: dict[str, pd.Series] = {}
-    for column in means.columns:
-        columns[column] = means[column]
+    for column in frame.columns:
+        numeric = is_numeric_dtype(frame[column]) and not is_bool_dtype(frame[column])
+        columns[column] = grouped[column].mean() if numeric else grouped[column].first()
         if column in spread:
-            columns[f"{column} std"] = stds[column]
-    out = pd.DataFrame(columns, index=means.index)
+            columns[f"{column} std"] = grouped[column].std(ddof=1)
+    out = pd.DataFrame(columns)
     out["seeds"] = grouped.size()
     return (out, {f"{c} std": formats[c] for c in spread if c in formats},
             {f"{c} std": "± std" for c in spread})

@@ -55,8 +55,33 @@ def test_hand_built_runs_give_the_rows_and_metrics(tmp_path):
                                                      "steps": 30})
 
 
+def test_runs_of_further_seeds_are_averaged_with_their_spread(tmp_path):
+    """The default runs (seed 42) and seed-43/runs/ beside them: vicreg 0.75 and 0.95 -> 0.8500 ± 0.1414 (by hand:
+    deviations ±0.1, sqrt((0.01 + 0.01) / 1)), FDI align -0.1234 and -0.1 -> -0.1117; the base row stays one seedless
+    row; a seed folder missing a run is named."""
+    overrides = two_runs(tmp_path)
+    for name in ("vicreg", "vicreg-paradigm"):
+        path = tmp_path / "runs" / name / "cse.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "seed": 42}))
+    write(tmp_path / "seed-43" / "runs" / "vicreg" / "cse.json",
+          json.dumps({**run_summary("vicreg", {}, 0.95, (-0.1, 0.05), 99.4, 30), "seed": 43}))
+    settings = load_settings(REPO / "params.yaml", overrides)
+    with pytest.raises(UserError, match=r"seed-43/runs for run\(s\) vicreg-paradigm"):
+        read_runs(settings)
+    write(tmp_path / "seed-43" / "runs" / "vicreg-paradigm" / "cse.json",
+          json.dumps({**run_summary("vicreg", PAPER, 0.8312, (-0.2, -0.01), 99.5, 30), "seed": 43}))
+    table = cse_table(table_rows("minilm", {"STSBenchmark": 0.8}, read_runs(settings)), {})
+    lines = table.markdown().splitlines()
+    assert lines[0] == ("| run | objective | components | STSBenchmark | ± std | Δ vs base | FDI align | ± std "
+                        "| FDI uniform | ± std | wall s | steps | seeds |")
+    assert lines[2] == "| base | minilm | — | 0.8000 | — | — | — | — | — | — | — | 0 | 1 |"
+    assert lines[3] == ("| vicreg | vicreg | own | 0.8500 | 0.1414 | +0.0500 | -0.1117 | +0.0165 | +0.0500 "
+                        "| +0.0000 | 100 | 30 | 2 |")
+    assert "training seeds [42, 43]" in table.intro
+
+
 def test_several_tasks_get_a_delta_column_each():
-    runs = {"a": {**run_summary("infonce", {}, 0.0, (0.0, 0.0), 1.0, 2), "scores": {"X": 0.5, "Y": 0.25}}}
+    runs = [("a", {**run_summary("infonce", {}, 0.0, (0.0, 0.0), 1.0, 2), "scores": {"X": 0.5, "Y": 0.25}})]
     table = cse_table(table_rows("minilm", {"X": 0.4, "Y": 0.5}, runs), {}).markdown().splitlines()
     assert table[0].startswith("| run | objective | components | X | Y | Δ X | Δ Y | FDI align")
     assert table[3].startswith("| a | infonce | own | 0.5000 | 0.2500 | +0.1000 | -0.2500 |")

@@ -147,7 +147,8 @@ def prepare_stores(root: Path, base_env: dict[str, str]) -> None:
     """Create each set-up's MLflow store and Prefect database before timing (first use runs their migrations)."""
     for setup in SETUPS:
         slug = setup.replace(" ", "-")
-        subprocess.run([sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()",
+        subprocess.run([sys.executable, "-c",
+                        "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()",
                         f"sqlite:///{root / f'mlflow-{slug}.db'}"], env=base_env, check=True, capture_output=True)
         env = {**base_env, "PREFECT_HOME": str(root / f"prefect-home-{slug}")}
         subprocess.run([str(BIN / "prefect"), "server", "database", "upgrade", "-y"], env=env, check=True,

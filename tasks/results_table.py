@@ -166,8 +166,9 @@ def mean_over_seeds(frame: pd.DataFrame, spread: Sequence[str], seeds: Sequence[
     pairs = list(zip(labels, seeds, strict=True))
     repeated = sorted({pair for pair in pairs if pairs.count(pair) > 1}, key=str)
     if repeated:
-        raise UserError("two runs of the same seed (train the others with their own `seed` and "
-                        "`output=<output>/seed-<s>`): " + ", ".join(f"{label}, seed {seed}" for label, seed in repeated))
+        named = ", ".join(f"{label}, seed {seed}" for label, seed in repeated)
+        raise UserError(f"two runs of the same seed (train the others with their own `seed` and "
+                        f"`output=<output>/seed-<s>`): {named}")
     if len(set(labels)) == len(labels):
         return frame, {}, {}
     grouped = frame.groupby(level=0, sort=False)

@@ -143,10 +143,10 @@ def variant_metrics(summary: dict[str, Any], scores: dict[str, float], data: dic
 def score_cir_model(model_dir: Path, triplets: list[Triplet], gallery: list[Path], batch_size: int = 64,
                     device: str = "auto", cache_dir: Path | None = None) -> dict[str, float]:
     """Recall@1/5/10/50 and the median rank of each triplet's target among `gallery`, its reference excluded,
-    plus `seconds` spent. Every image and text goes through the saved model's weights: queries combine the references' raw
-    image features with each triplet's first modification text, the gallery is normalised (as the authors'
-    validate.py `generate_*_val_predictions` and `compute_*_val_metrics`, BUAADreamer/SPN4CIR clip4cir). The
-    gallery's backbone features are cached under `cache_dir` (`projected_images`); None computes them."""
+    plus `seconds` spent. Every image and text goes through the saved model's weights: queries combine the
+    references' raw image features with each triplet's first modification text, the gallery is normalised (as the
+    authors' validate.py `generate_*_val_predictions` and `compute_*_val_metrics`, BUAADreamer/SPN4CIR clip4cir).
+    The gallery's backbone features are cached under `cache_dir` (`projected_images`); None computes them."""
     start = time.perf_counter()
     model = ComposedQueryModel.load(model_dir).to(resolve_device(device))
     rows = {path: row for row, path in enumerate(gallery)}

@@ -160,8 +160,8 @@ def mean_over_seeds(frame: pd.DataFrame, spread: Sequence[str], seeds: Sequence[
     first-seen order: each numeric column's mean over its seeds (a text column keeps its first value),
     `<column> std` (the sample standard deviation, n − 1; missing for a single seed) right after each column of
     `spread`, and `seeds` (how many). Returns the frame and the formats and headers the std columns add (a std is
-    shown like its column, headed `± std`). Where every label has one row the frame comes back unchanged.
-    UserError where a label repeats a seed."""
+    shown like its column, without a sign, headed `± std`). Where every label has one row the frame comes back
+    unchanged. UserError where a label repeats a seed."""
     labels = [str(name) for name in frame.index]
     pairs = list(zip(labels, seeds, strict=True))
     repeated = sorted({pair for pair in pairs if pairs.count(pair) > 1}, key=str)
@@ -180,7 +180,7 @@ def mean_over_seeds(frame: pd.DataFrame, spread: Sequence[str], seeds: Sequence[
             columns[f"{column} std"] = grouped[column].std(ddof=1)
     out = pd.DataFrame(columns)
     out["seeds"] = grouped.size()
-    return (out, {f"{c} std": formats[c] for c in spread if c in formats},
+    return (out, {f"{c} std": formats[c].lstrip("+") for c in spread if c in formats},
             {f"{c} std": "± std" for c in spread})
 
 

@@ -56,7 +56,7 @@ def test_params_yaml_trainer_values_read_as_before():
     params = load_settings(REPO / "params.yaml").params
     assert (params.train.batch_size, params.train.max_steps, params.train.checkpoint_every) == (32, 20, 25)
     assert (params.cse.max_steps, params.cse.lr, params.cse.checkpoint_every) == (10, 6e-5, 50)
-    assert params.train_cir.stage_steps("both") == {1: 50, 2: 50}
+    assert params.train_cir.stage_steps("both") == {1: 500, 2: 500}
 
 
 def test_one_conversion_gives_models_its_plain_options():

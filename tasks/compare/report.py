@@ -5,12 +5,16 @@ deviation over the seeds. results.json keeps every row (every seed's) and the se
 from __future__ import annotations
 
 import json
-import statistics
 from typing import Any
 
 import pandas as pd
 
-from embedlab.tasks.results_table import ResultsTable
+from embedlab.tasks.results_table import ResultsTable, mean_over_seeds
+
+FORMATS = {"samples": ",d", "seconds": ",.1f"}
+HEADERS = {"samples": "training samples", "seconds": "wall s"}
+COMPUTE = ("training samples seen (steps × batch size) and wall seconds of training; a merge counts the per-task "
+           "trainings it merged, its own merge and, for Self Positioning, the probe examples of its λ search.")
 
 
 def comparison_row(variant: Any, scores: list[Any], eval_seconds: float) -> dict[str, Any]:
@@ -25,73 +29,47 @@ def comparison_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> Re
     """| variant | kind | <task main score>... | average | training samples | wall s |; the best score of each
     column in bold; charted: every task's score and the average. The settings follow the table."""
     tasks = list(rows[0]["scores"])
-    frame = pd.DataFrame([{"kind": row["kind"], **row["scores"], "average": row["average"],
-                           "samples": row["samples"], "seconds": row["seconds"]} for row in rows],
-                         index=pd.Index([row["name"] for row in rows], name="variant"))
-    frame = frame.astype({"samples": "Int64", "seconds": "float64"})
-    metrics = ", ".join(f"{t} {m}" for t, m in rows[0]["main_scores"].items())
     return ResultsTable(
-        frame, "Comparison: per-task models, joint training, merging (Li et al. 2024, arXiv 2410.15035)", "average",
-        formats={"samples": ",d", "seconds": ",.1f"}, headers={"samples": "training samples", "seconds": "wall s"},
-        bold_max=[*tasks, "average"], chart=[*tasks, "average"],
-        intro=f"Main scores ({metrics}); average unweighted over tasks. Compute: training samples seen (steps × "
-              "batch size) and wall seconds of training; a merge counts the per-task trainings it merged, its own "
-              "merge and, for Self Positioning, the probe examples of its λ search.",
-        notes="Settings:\n\n```json\n" + json.dumps(settings, indent=2, default=str) + "\n```")
-
-
-def seed_means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of several seeds (each with its `seed`) -> one row per variant, in first-seen order: `scores` and
-    `average` as the mean over its seeds, `scores_std` and `average_std` the sample standard deviation (n − 1;
-    0 for a variant that does not depend on the seed, such as the base), the mean compute, and its `seeds`."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["name"], []).append(row)
-    merged = []
-    for name, runs in groups.items():
-        tasks = list(runs[0]["scores"])
-        per_task = {task: [run["scores"][task] for run in runs] for task in tasks}
-        averages = [run["average"] for run in runs]
-        compute = {key: (None if any(run[key] is None for run in runs) else statistics.mean(run[key] for run in runs))
-                   for key in ("samples", "seconds")}
-        merged.append({"name": name, "kind": runs[0]["kind"], "seeds": [run["seed"] for run in runs],
-                       "scores": {task: statistics.mean(v) for task, v in per_task.items()},
-                       "scores_std": {task: _std(v) for task, v in per_task.items()},
-                       "average": statistics.mean(averages), "average_std": _std(averages),
-                       "samples": None if compute["samples"] is None else round(compute["samples"]),
-                       "seconds": compute["seconds"], "main_scores": runs[0]["main_scores"]})
-    return merged
-
-
-def _std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
+        _frame(rows), "Comparison: per-task models, joint training, merging (Li et al. 2024, arXiv 2410.15035)",
+        "average", formats=FORMATS, headers=HEADERS, bold_max=[*tasks, "average"], chart=[*tasks, "average"],
+        intro=f"Main scores ({_metrics(rows)}); average unweighted over tasks. Compute: {COMPUTE}",
+        notes=_settings_note(settings))
 
 
 def comparison_seeds_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> ResultsTable:
-    """| variant | kind | <task> | ± std | ... | average | ± std | seeds | training samples | wall s |: each score's
-    mean over the seeds (`seed_means`) with its standard deviation beside it; compute is the mean per seed."""
-    merged = seed_means(rows)
-    tasks = list(merged[0]["scores"])
-    frame = pd.DataFrame([{"kind": row["kind"],
-                           **{key: value for task in tasks for key, value in
-                              ((task, row["scores"][task]), (f"{task} std", row["scores_std"][task]))},
-                           "average": row["average"], "average std": row["average_std"], "seeds": len(row["seeds"]),
-                           "samples": row["samples"], "seconds": row["seconds"]} for row in merged],
-                         index=pd.Index([row["name"] for row in merged], name="variant"))
-    frame = frame.astype({"samples": "Int64", "seconds": "float64"})
-    metrics = ", ".join(f"{t} {m}" for t, m in merged[0]["main_scores"].items())
-    seeds = sorted({seed for row in merged for seed in row["seeds"]})
+    """Rows of several seeds (each with its `seed`) -> | variant | kind | <task> | ± std | ... | average | ± std |
+    training samples | wall s | seeds |: per variant, in first-seen order, each score's mean over its seeds with the
+    sample standard deviation (n − 1) beside it (`mean_over_seeds`, the one place seeds are averaged; 0 for a
+    variant that does not depend on the seed, such as the base), the mean compute per seed, and how many seeds."""
+    tasks = list(rows[0]["scores"])
+    frame, formats, headers = mean_over_seeds(_frame(rows), [*tasks, "average"], [row["seed"] for row in rows],
+                                              FORMATS)
+    frame["samples"] = frame["samples"].round().astype("Int64")
+    seeds = sorted({row["seed"] for row in rows})
     return ResultsTable(
         frame, "Comparison over seeds: per-task models, joint training, merging (Li et al. 2024, arXiv 2410.15035)",
-        "average", formats={"samples": ",d", "seconds": ",.1f"},
-        headers={"samples": "training samples", "seconds": "wall s",
-                 **{f"{column} std": "± std" for column in [*tasks, "average"]}},
-        bold_max=[*tasks, "average"], chart=[*tasks, "average"],
-        intro=f"Mean over the training seeds {seeds} of the main scores ({metrics}), each followed by its sample "
-              "standard deviation (n − 1) over the seeds; average unweighted over tasks, per seed, then averaged. "
-              "Compute: training samples and wall seconds per seed (mean); a merge counts the per-task trainings it "
-              "merged, its own merge and, for Self Positioning, the probe examples of its λ search.",
-        notes="Settings:\n\n```json\n" + json.dumps(settings, indent=2, default=str) + "\n```")
+        "average", formats=FORMATS | formats, headers=HEADERS | headers, bold_max=[*tasks, "average"],
+        chart=[*tasks, "average"],
+        intro=f"Mean over the training seeds {seeds} of the main scores ({_metrics(rows)}), each followed by its "
+              "sample standard deviation (n − 1) over the seeds; average unweighted over tasks, per seed, then "
+              f"averaged. Compute, per seed (mean): {COMPUTE}",
+        notes=_settings_note(settings))
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A row per entry, indexed by variant name: kind, each task's main score, average, samples, seconds."""
+    frame = pd.DataFrame([{"kind": row["kind"], **row["scores"], "average": row["average"],
+                           "samples": row["samples"], "seconds": row["seconds"]} for row in rows],
+                         index=pd.Index([row["name"] for row in rows], name="variant"))
+    return frame.astype({"samples": "Int64", "seconds": "float64"})
+
+
+def _metrics(rows: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{t} {m}" for t, m in rows[0]["main_scores"].items())
+
+
+def _settings_note(settings: dict[str, Any]) -> str:
+    return "Settings:\n\n```json\n" + json.dumps(settings, indent=2, default=str) + "\n```"
 
 
 def results_json(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
